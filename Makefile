@@ -1,0 +1,39 @@
+# scorelab: two commands on a fresh machine with Python 3.11 and pip.
+#   make demo   set up .venv and run the main job (train + sample + evaluate + figures)
+#   make test   set up .venv and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+DEMO_OUT ?= runs/demo
+# Keep BLAS threads to the two cores these machines have.
+export OMP_NUM_THREADS ?= 2
+export MPLBACKEND := Agg
+
+.PHONY: setup demo test bench lint clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first, through the constraints file: the pinned CPU wheel, never a multi-GB CUDA build.
+	$(PIP) install --quiet -c constraints.txt torch
+	$(PIP) install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/scorelab demo --out $(DEMO_OUT)
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+lint: setup
+	$(PIP) install --quiet -c constraints.txt ruff
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

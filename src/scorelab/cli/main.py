@@ -1,0 +1,91 @@
+"""The ``scorelab`` command line: the one place where names become objects.
+
+Every sub-command lives in its own module with two functions: ``add_parser(subparsers)`` and
+``run(args) -> int``. Errors a user can fix (bad input, missing files, a locked run folder, a
+diverging sampler) end in a one-line message and exit code 2, never in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from scorelab import __version__
+
+#: Sub-command name -> module under ``scorelab.cli`` (imported lazily: torch is slow to import).
+COMMANDS = {
+    "sample": "scorelab.cli.sample",
+    "train": "scorelab.cli.train",
+    "evaluate": "scorelab.cli.evaluate",
+    "demo": "scorelab.cli.demo",
+    "run": "scorelab.cli.run",
+    "classifier": "scorelab.cli.classifier",
+}
+
+EXIT_USAGE = 2
+
+
+class ScorelabArgumentParser(argparse.ArgumentParser):
+    """argparse parser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _available_commands() -> dict[str, object]:
+    modules = {}
+    for name, module_name in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name != module_name:
+                raise
+    return modules
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = ScorelabArgumentParser(
+        prog="scorelab",
+        description="Score-based generative modelling: learn scores by denoising score matching "
+        "and sample with Langevin dynamics, reverse SDEs and the probability-flow ODE.",
+    )
+    parser.add_argument("--version", action="version", version=f"scorelab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ScorelabArgumentParser)
+    modules = _available_commands()
+    for module in modules.values():
+        module.add_parser(sub)  # type: ignore[attr-defined]
+    return parser, modules
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the input is wrong": reported in one line, exit code 2."""
+    errors: list[type[BaseException]] = [ValueError, TypeError, FileNotFoundError, PermissionError]
+    errors.append(IsADirectoryError)
+    errors.append(NotADirectoryError)
+    errors.append(FloatingPointError)  # samplers' DivergenceError, training divergence
+    errors.append(OSError)
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    module = modules[args.command]
+    try:
+        return int(module.run(args) or 0)  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        print("scorelab: interrupted", file=sys.stderr)
+        return 130
+    except user_errors() as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"scorelab {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

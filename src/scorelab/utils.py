@@ -1,0 +1,117 @@
+"""Small helpers shared by every module: broadcasting, validation, atomic writes."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+#: The one currency of scorelab: ``score(x, sigma) -> ∇ₓ log p_σ(x)`` where ``x`` has shape
+#: ``(B, *D)``, ``sigma`` shape ``(B,)``, and ``p_σ = p ∗ N(0, σ² I)`` (variance-exploding convention).
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
+#: A score of ``x`` alone (no noise level): ``score(x) -> ∇ₓ log p(x)``.
+CleanScoreFn = Callable[[Tensor], Tensor]
+
+
+def append_dims(v: Tensor, ndim: int) -> Tensor:
+    """Append trailing singleton dims so a ``(B,)`` tensor broadcasts against ``(B, *D)``."""
+    missing = ndim - v.ndim
+    if missing < 0:
+        raise ValueError(f"cannot broadcast a tensor of rank {v.ndim} to rank {ndim}")
+    return v.reshape(*v.shape, *([1] * missing))
+
+
+def sum_except_batch(x: Tensor) -> Tensor:
+    """Sum over every dimension but the first: ``(B, *D) -> (B,)``."""
+    return x.reshape(x.shape[0], -1).sum(dim=1)
+
+
+def batch_sigma(sigma: float | Tensor, x: Tensor, name: str = "sigma") -> Tensor:
+    """Turn a float, 0-d or ``(B,)`` noise level into a ``(B,)`` tensor on ``x``'s device/dtype.
+
+    Raises ``ValueError`` for non-positive or non-finite values and for a wrong batch size.
+    """
+    s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    if s.ndim == 0:
+        s = s.expand(x.shape[0])
+    elif s.ndim != 1 or s.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name} must be a number or a tensor of shape (B,) = ({x.shape[0]},); "
+            f"got shape {tuple(s.shape)}"
+        )
+    if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
+        raise ValueError(f"{name} must be finite and > 0; got min {float(s.min()):.3g}")
+    return s
+
+
+def check_finite(x: Tensor, name: str = "x", hint: str = "") -> Tensor:
+    """Raise ``ValueError`` naming ``name`` (and a fix, ``hint``) if ``x`` holds NaN or Inf."""
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).sum()) if x.ndim else 1
+        msg = f"{name} holds non-finite values (NaN or Inf) in {bad} row(s)"
+        raise ValueError(msg + (f"; {hint}" if hint else ""))
+    return x
+
+
+def check_positive(value: float, name: str, *, strict: bool = True) -> float:
+    """Validate a scalar option: finite and > 0 (or >= 0 when ``strict`` is False)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number; got {value!r}") from None
+    if not math.isfinite(v) or (v <= 0 if strict else v < 0):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} 0; got {value!r}")
+    return v
+
+
+def check_int(value: int, name: str, *, minimum: int = 1) -> int:
+    """Validate an integer option (``bool`` is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | torch.SymInt):
+        try:
+            if float(value) != int(value):
+                raise ValueError
+            value = int(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be an integer; got {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_writer(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    For libraries that only write to a path (``np.save``, ``torch.save``, ``savefig``): nothing is
+    left half-written if ``write`` raises or the process dies.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
