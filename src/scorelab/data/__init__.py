@@ -1,0 +1,42 @@
+"""Data: toy point clouds, point files, image sets, and noise levels chosen from data."""
+
+from scorelab.data.files import DataError, load_points
+from scorelab.data.images import (
+    from_model_range,
+    load_digits_images,
+    load_images,
+    load_mnist,
+    load_mnist_subset,
+    read_idx,
+    to_model_range,
+)
+from scorelab.data.noise_levels import NoiseLevels, choose_sigmas, langevin_step_size
+from scorelab.data.toy import (
+    TOY_DATASETS,
+    load_dataset,
+    moons,
+    split_indices,
+    swiss_roll,
+    train_test_split,
+)
+
+__all__ = [
+    "TOY_DATASETS",
+    "DataError",
+    "NoiseLevels",
+    "choose_sigmas",
+    "from_model_range",
+    "langevin_step_size",
+    "load_dataset",
+    "load_digits_images",
+    "load_images",
+    "load_mnist",
+    "load_mnist_subset",
+    "load_points",
+    "moons",
+    "read_idx",
+    "split_indices",
+    "swiss_roll",
+    "to_model_range",
+    "train_test_split",
+]
