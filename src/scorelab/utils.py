@@ -83,6 +83,13 @@ def check_int(value: int, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (``mkstemp`` uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``."""
     path = Path(path)
@@ -92,6 +99,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,6 +119,7 @@ def atomic_writer(path: str | os.PathLike, write: Callable[[Path], None]) -> Non
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

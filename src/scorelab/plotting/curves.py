@@ -1,0 +1,113 @@
+"""Line plots: loss and score-error curves over training, sample quality against cost."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from scorelab.plotting import PathLike, as_numpy, new_figure, save_figure
+
+History = Sequence[Mapping[str, object]] | Mapping[str, Sequence[object]]
+
+
+def _series(history: History, key: str, x_key: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(x, y)`` points of ``key``: records lacking it (or holding None) are skipped."""
+    if isinstance(history, Mapping):
+        y = list(history.get(key) or [])
+        x = list(history[x_key]) if x_key is not None else list(range(len(y)))
+        pairs = [(a, b) for a, b in zip(x, y, strict=False) if b is not None]
+    else:
+        pairs = [
+            (rec[x_key] if x_key is not None else i, rec[key])
+            for i, rec in enumerate(history)
+            if rec.get(key) is not None
+        ]
+    if not pairs:
+        return np.empty(0), np.empty(0)
+    xs, ys = zip(*pairs, strict=True)
+    return as_numpy(list(xs), x_key or "index"), as_numpy([float(v) for v in ys], key)
+
+
+def loss_curves(
+    history: History,
+    keys: Sequence[str] = ("train_loss", "test_loss"),
+    *,
+    x_key: str | None = None,
+    log_y: bool = True,
+    xlabel: str | None = None,
+    ylabel: str = "loss",
+    title: str | None = None,
+    path: PathLike | None = None,
+    dpi: float = 100,
+) -> Figure:
+    """Loss (or score-error) curves from a training history (seeds 000, 003, 004).
+
+    ``history`` is a list of per-step/epoch records (dicts) or a dict of lists; each name in
+    ``keys`` present there becomes one curve against ``history[x_key]`` (default: the record
+    index). ``log_y`` uses a log axis, or symlog when some value is <= 0 (e.g. an ISM loss).
+    """
+    series = {key: _series(history, key, x_key) for key in keys}
+    series = {key: xy for key, xy in series.items() if xy[1].size}
+    if not series:
+        present = (
+            sorted(history)
+            if isinstance(history, Mapping)
+            else sorted({k for rec in history for k in rec})
+        )
+        raise ValueError(f"keys {list(keys)} hold no values in history; it has {present}")
+    fig, axes = new_figure(figsize=(6.5, 4.0))
+    ax = axes[0, 0]
+    for key, (x, y) in series.items():
+        ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, label=key)
+    if log_y:
+        positive = all(bool((y > 0).all()) for _, y in series.values())
+        ax.set_yscale("log" if positive else "symlog")
+    ax.set(xlabel=xlabel or x_key or "step", ylabel=ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path, dpi=dpi)
+
+
+def quality_vs_evals(
+    table: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    floor_line: float | None = 1.0,
+    peers: Mapping[str, tuple[float, float]] | None = None,
+    xlabel: str = "score evaluations",
+    ylabel: str = "distance / noise floor",
+    log_y: bool = False,
+    title: str | None = None,
+    path: PathLike | None = None,
+    dpi: float = 100,
+) -> Figure:
+    """Sample quality against the number of score evaluations, one line per sampler (log x axis).
+
+    ``table`` maps a sampler name to ``(n_evals, ratio)`` points, ``ratio`` being a distance to the
+    target divided by its two-sample noise floor; ``floor_line`` draws that floor, and ``peers``
+    (name -> one ``(n_evals, ratio)`` point, e.g. a reference implementation) are marked with stars.
+    """
+    if not table:
+        raise ValueError("table must map at least one sampler name to (n_evals, ratio) points")
+    fig, axes = new_figure(figsize=(6.5, 4.5))
+    ax = axes[0, 0]
+    for name, points in table.items():
+        pts = as_numpy(points, f"table[{name!r}]").reshape(-1, 2)
+        pts = pts[np.argsort(pts[:, 0])]
+        ax.plot(pts[:, 0], pts[:, 1], marker="o", markersize=4, label=name)
+    for name, (n_evals, ratio) in (peers or {}).items():
+        ax.scatter([n_evals], [ratio], marker="*", s=160, zorder=3, label=name)
+    if floor_line is not None:
+        ax.axhline(floor_line, color="black", linestyle="dashed", linewidth=1, label="noise floor")
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path, dpi=dpi)
