@@ -12,24 +12,24 @@ from scorelab.targets.mixture import GaussianMixture
 
 def anticorrelated() -> Gaussian:
     """The seed 001 anti-correlated Gaussian: mean 0, ``Σ = [[1, -0.7], [-0.7, 1]]``."""
-    return Gaussian(torch.zeros(2), torch.tensor([[1.0, -0.7], [-0.7, 1.0]]))
+    return Gaussian(torch.zeros(2, dtype=torch.float64), torch.tensor([[1.0, -0.7], [-0.7, 1.0]]), dtype=torch.float64)
 
 
 def mixture_1d() -> GaussianMixture:
     """The seed 003 one-dimensional mixture ``0.1·N(-3, 1) + 0.9·N(3, 1)``."""
     return GaussianMixture(
-        means=torch.tensor([[-3.0], [3.0]]),
-        covs=torch.ones(2, 1, 1),
-        weights=torch.tensor([0.1, 0.9]),
+        means=torch.tensor([[-3.0], [3.0]], dtype=torch.float64),
+        covs=torch.ones(2, 1, 1, dtype=torch.float64),
+        weights=torch.tensor([0.1, 0.9], dtype=torch.float64),
     )
 
 
 def mixture_2d() -> GaussianMixture:
     """The seed 004 two-dimensional mixture: means (0, 1), (2, -1); covs I, [[2, .5], [.5, 1]]."""
     return GaussianMixture(
-        means=torch.tensor([[0.0, 1.0], [2.0, -1.0]]),
-        covs=torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.5], [0.5, 1.0]]]),
-        weights=torch.tensor([1.0, 1.0]),
+        means=torch.tensor([[0.0, 1.0], [2.0, -1.0]], dtype=torch.float64),
+        covs=torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.5], [0.5, 1.0]]], dtype=torch.float64),
+        weights=torch.tensor([1.0, 1.0], dtype=torch.float64),
     )
 
 
