@@ -12,7 +12,8 @@ from scorelab.targets.mixture import GaussianMixture
 
 def anticorrelated() -> Gaussian:
     """The seed 001 anti-correlated Gaussian: mean 0, ``Σ = [[1, -0.7], [-0.7, 1]]``."""
-    return Gaussian(torch.zeros(2, dtype=torch.float64), torch.tensor([[1.0, -0.7], [-0.7, 1.0]]), dtype=torch.float64)
+    cov = torch.tensor([[1.0, -0.7], [-0.7, 1.0]], dtype=torch.float64)
+    return Gaussian(torch.zeros(2, dtype=torch.float64), cov)
 
 
 def mixture_1d() -> GaussianMixture:
