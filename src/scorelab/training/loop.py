@@ -38,7 +38,7 @@ from scorelab.training.config import RESUMABLE_FIELDS, TrainConfig, resolve_devi
 from scorelab.training.ema import create_ema
 from scorelab.training.lock import RunLock
 from scorelab.training.logging import MetricLog
-from scorelab.utils import check_finite
+from scorelab.utils import atomic_writer, check_finite
 
 #: ``loss_fn(model, x0, generator) -> (B,)`` per-example losses; the loop takes the mean.
 LossFn = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
@@ -213,6 +213,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     callback: Callable[[dict[str, float]], None] | None = None,
+    run_files: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Train ``model`` by minimising the mean of ``loss_fn(model, x0, generator)`` over
     minibatches of ``train_data`` ``(N, *D)`` for ``config.steps`` optimiser steps.
@@ -231,6 +232,8 @@ def train(
     ``resume=False`` starts over and replaces the folder's checkpoints and log. A NaN/Inf loss
     or gradient raises ``TrainingDivergedError`` before the weights change; the checkpoint on
     disk stays the last good one. Data is moved to the device and the model's dtype.
+    ``run_files`` (name -> text, e.g. ``config.json``) are written atomically into ``run_dir``
+    once the lock is held and the checkpoint is known to be compatible.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -248,7 +251,7 @@ def train(
     with lock:
         return _train(
             model, loss_fn, train_data, config, run_dir, model_spec, extra, test_data,
-            evaluate, resume, progress, callback,
+            evaluate, resume, progress, callback, run_files or {},
         )  # fmt: skip
 
 
@@ -265,9 +268,13 @@ def _train(
     resume: bool,
     progress: bool,
     callback: Callable[[dict[str, float]], None] | None,
+    run_files: Mapping[str, str],
 ) -> TrainResult:
     run = _start(model, data, config, run_dir, model_spec, extra, resume)
     main = is_main_process()
+    if run_dir is not None and main:
+        for name, text in run_files.items():
+            atomic_writer(run_dir / name, lambda tmp, text=text: tmp.write_text(text))
     log = None
     if run_dir is not None and main:
         log = MetricLog(run_dir / METRICS_NAME, keep_until=None if run.fresh else run.step)

@@ -1,0 +1,213 @@
+"""Run folders: what ``scorelab train`` writes and ``sample``/``evaluate`` read back.
+
+A run folder holds
+
+- ``config.json`` — a plain description of the run (data, noise range, data statistics, model
+  spec, training config, the command), written atomically before training starts;
+- ``checkpoint.pt`` — tensors and plain values only (``scorelab.training.checkpoint``);
+- ``metrics.csv`` — the training log; later ``samples-*.npy``, ``evaluation.json``, figures.
+
+Loading never executes code from the folder: the network is rebuilt from its plain ``model_spec``
+and the weights are loaded with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from scorelab import __version__
+
+CONFIG_NAME = "config.json"
+RUN_FORMAT = 1
+
+
+class RunFolderError(ValueError):
+    """A run folder is missing, incomplete, corrupt or from an incompatible scorelab version."""
+
+
+def run_config_json(config: dict[str, Any]) -> str:
+    """The text of ``config.json`` for a run described by ``config`` (plain JSON values).
+
+    ``scorelab train`` hands it to the training loop, which writes it atomically once it holds the
+    run folder's lock.
+    """
+    body = {"format": RUN_FORMAT, "scorelab_version": __version__, **config}
+    return json.dumps(body, indent=2)
+
+
+def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``run_dir/config.json`` with errors that say what is wrong and what to do."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"run folder {str(run_dir)!r} does not exist: give the --out folder "
+                             "of a `scorelab train` run")
+    path = run_dir / CONFIG_NAME
+    if not path.is_file():
+        raise RunFolderError(f"{path} is missing: {run_dir} is not a scorelab run folder "
+                             "(or its training never started); run `scorelab train --out "
+                             f"{run_dir}` again")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"{path} is corrupt ({exc}); restore it or re-run `scorelab train` "
+                             "with --no-resume") from None
+    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        version = config.get("scorelab_version", "?") if isinstance(config, dict) else "?"
+        raise RunFolderError(
+            f"{path} has run format {found!r} (scorelab {version}); this scorelab "
+            f"({__version__}) reads format {RUN_FORMAT}: re-train the run or use that version")
+    for key in ("data", "model_spec", "noise"):
+        if key not in config:
+            raise RunFolderError(f"{path} lacks the {key!r} entry; re-run `scorelab train`")
+    return config
+
+
+def data_statistics(x: Tensor, max_full_dim: int = 1024) -> dict[str, Any]:
+    """Mean and covariance of data ``(N, *D)`` as plain lists (for the moment-matched prior).
+
+    Above ``max_full_dim`` flattened dimensions only the per-dimension variances are kept.
+    """
+    flat = x.reshape(x.shape[0], -1).double()
+    mean = flat.mean(0)
+    if flat.shape[1] <= max_full_dim:
+        cov = torch.cov(flat.T).reshape(flat.shape[1], flat.shape[1])
+        return {"mean": mean.tolist(), "cov": cov.tolist()}
+    return {"mean": mean.tolist(), "var": flat.var(0).tolist()}
+
+
+def statistics_tensors(stats: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    """``(mean (d,), cov (d, d))`` float32 tensors from :func:`data_statistics` output."""
+    mean = torch.tensor(stats["mean"], dtype=torch.float64)
+    if "cov" in stats:
+        cov = torch.tensor(stats["cov"], dtype=torch.float64).reshape(mean.numel(), mean.numel())
+    else:
+        cov = torch.diag(torch.tensor(stats["var"], dtype=torch.float64))
+    return mean.float(), cov.float()
+
+
+@dataclass
+class Run:
+    """A trained run loaded for use: its config, network (EMA weights when present) and step."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    model: nn.Module
+    step: int
+    device: torch.device
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.config["data"]["shape"])
+
+    def score_fn(self):
+        """The network as a ``ScoreFn`` (evaluated without gradients)."""
+        from scorelab.models import as_score_fn
+
+        return as_score_fn(self.model)
+
+    def score_source(self):
+        """The :class:`scorelab.cli.sampling.ScoreSource` of this run."""
+        from scorelab.cli.sampling import ScoreSource
+
+        score = self.score_fn()
+        sigma_min = float(self.config["noise"]["sigma_min"])
+        mean, cov = statistics_tensors(self.config["data"]["stats"])
+
+        def clean_score(x: Tensor) -> Tensor:
+            return score(x, torch.full((x.shape[0],), sigma_min, dtype=x.dtype, device=x.device))
+
+        return ScoreSource(
+            score=score, clean_score=clean_score, data_shape=self.data_shape,
+            mean=mean.reshape(self.data_shape).to(self.device), cov=cov.to(self.device),
+            sigma_max=float(self.config["noise"]["sigma_max"]), sigma_min=sigma_min,
+            device=self.device,
+        )
+
+
+def load_run(run_dir: str | os.PathLike, *, device: str = "auto", use_ema: bool = True) -> Run:
+    """Load a run folder: rebuild the network from its spec and load the latest weights."""
+    from scorelab.models import build_model
+    from scorelab.training import CheckpointError, latest_checkpoint, load_checkpoint
+    from scorelab.training.config import resolve_device
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise RunFolderError(f"{run_dir} has no checkpoint yet: wait for `scorelab train` to write "
+                             "one, or re-run it")
+    state = load_checkpoint(path)
+    spec = state.get("model_spec") or config["model_spec"]
+    try:
+        model = build_model(spec)
+        weights = state["model"]
+        if use_ema and state.get("ema") is not None:
+            prefix = "module."
+            weights = {k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)}
+        model.load_state_dict(weights)
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} does not match its model spec {spec.get('name')!r} "
+                              f"({str(exc).splitlines()[0]}); re-train with --no-resume") from None
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return Run(run_dir=run_dir, config=config, model=model, step=int(state["step"]), device=dev)
+
+
+# ---------------------------------------------------------------------------------------------
+# The data of a run
+# ---------------------------------------------------------------------------------------------
+
+
+def is_image_source(source: str) -> bool:
+    """True for the built-in image sets and for folders (MNIST IDX files)."""
+    from scorelab.data.images import IMAGE_DATASETS
+
+    return source in IMAGE_DATASETS or Path(source).is_dir()
+
+
+def load_run_data(
+    source: str, *, n: int | None, seed: int, test_fraction: float
+) -> tuple[Tensor, Tensor]:
+    """``(train, test)`` float32 tensors for a data source name or path.
+
+    Points ``(N, D)``: a toy set, an analytic target or a file, split at random with ``seed``.
+    Images ``(N, 1, H, W)`` in [-1, 1]: the set's own train/test split.
+    """
+    if is_image_source(source):
+        from scorelab.data.images import load_images
+
+        train, _ = load_images(source, "train", seed=seed)
+        test, _ = load_images(source, "test", seed=seed)
+        if n is not None:
+            train = train[:n]
+        return train, test
+    from scorelab.data import load_dataset, train_test_split
+
+    x = load_dataset(source, n, seed=seed)
+    return train_test_split(x, test_fraction=test_fraction, seed=seed)
+
+
+def fresh_sampler(source: str):
+    """For generated sources (toy sets, analytic targets) a sampler ``(n, generator) -> (n, D)``
+    of fresh, independent draws; ``None`` for files and images (use held-out data instead)."""
+    from scorelab.data.toy import TARGET_NAMES, TOY_DATASETS
+
+    if source not in TOY_DATASETS and source not in TARGET_NAMES:
+        return None
+    from scorelab.data import load_dataset
+
+    def draw(n: int, generator: torch.Generator) -> Tensor:
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        return load_dataset(source, n, seed=seed)
+
+    return draw
