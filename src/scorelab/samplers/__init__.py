@@ -1,0 +1,87 @@
+"""Samplers: functions of ``(score, initial x, schedule, options)`` returning a ``SampleResult``.
+
+Every sampler takes the score (a ``ScoreFn`` ``score(x, sigma)``, or for plain Langevin and score
+ascent a ``score(x)``), a starting batch ``x`` ``(B, *D)`` chosen by the caller, a schedule (step
+size, σ ladder or SDE) and keyword options shared by all: ``generator`` (every random draw; unused
+by deterministic samplers), ``keep_trajectory``, ``progress`` (a tqdm bar) and ``callback``
+(called after every step with a dict holding ``"i"``, ``"x"`` and ``"sigma"`` or ``"t"``). They
+run under ``torch.no_grad()``, so the score is evaluated without autograd, and return
+``SampleResult(samples, trajectory, n_evals)``. Non-finite samples raise ``DivergenceError``
+naming the step size to try; invalid options raise ``ValueError``/``TypeError``.
+
+- ``langevin``, ``score_ascent``, ``annealed_langevin`` — Langevin family (``langevin.py``).
+- ``reverse_sde``, ``predictor_corrector`` — reverse-time SDE (``reverse_sde.py``).
+- ``probability_flow`` (SDE time: Euler, Heun, DPM-Solver++(2M), dopri5 via torchdiffeq) and the
+  σ-ladder samplers ``edm_euler``, ``edm_heun``, ``dpmpp_2m``, ``dpmpp_3m``, ``edm_stochastic``,
+  ``dpmpp_2m_sde``, with the starting-point helper ``moment_matched_prior`` (``ode.py``).
+- ``log_likelihood`` and ``bits_per_dim`` (``likelihood.py``).
+
+Recommended sampler
+-------------------
+``recommended_sampler``: ``dpmpp_3m`` on a geometric (log-uniform) ladder, started from
+``moment_matched_prior``::
+
+    sigmas = geometric_sigmas(20.0, 0.02, n_evals)          # σ_max ≈ 10× the data's std
+    x = moment_matched_prior(data.mean(0), torch.cov(data.flatten(1).T), 20.0, n, generator=g)
+    samples = dpmpp_3m(score, x, sigmas).samples             # n_evals score evaluations
+
+Why: a deterministic sampler carries the error of its starting law to the end, and
+``N(0, σ_max²I)`` is off from ``p_σmax`` by the data's mean and covariance;
+``N(mean, cov + σ_max²I)`` is exact for Gaussian data and otherwise off only by higher
+cumulants, which shrink like ``σ_max⁻³``, so a moderate σ_max suffices and no evaluations are
+wasted at σ ≫ data scale. Third-order multistep in λ = −log σ with equal λ steps then leaves a
+tiny discretisation error. Measured with the exact score of the seed 004 2-D mixture, ladder
+20 → 0.02: RMS distance to the exact ODE solution from the same start (2000 points) 0.012 at 10
+evaluations (DPM-Solver++(2M) 0.063, Heun at 9 evaluations 0.85) and 0.0004 at 50. Sliced-W2
+to a fresh true draw of 5000 (500 projections, 3 seeds) is then 1.16× the two-true-draws noise
+floor at 10 and at 50 evaluations — sampling noise, not bias (DPM-Solver++(2M) on a Karras
+ladder from N(0, 20²I): 3.0×). ``moment_matched_prior(..., quasi_random=True)`` (scrambled
+Sobol starts, not independent) gives 0.76–0.78× at both budgets.
+"""
+
+from scorelab.samplers.langevin import (
+    annealed_langevin,
+    annealed_step_sizes,
+    langevin,
+    score_ascent,
+)
+from scorelab.samplers.likelihood import LikelihoodResult, bits_per_dim, log_likelihood
+from scorelab.samplers.ode import (
+    dpmpp_2m,
+    dpmpp_2m_sde,
+    dpmpp_3m,
+    edm_euler,
+    edm_heun,
+    edm_stochastic,
+    moment_matched_prior,
+    probability_flow,
+)
+from scorelab.samplers.result import DivergenceError, SampleResult
+from scorelab.samplers.reverse_sde import predictor_corrector, reverse_sde, tweedie_denoise
+
+#: The sampler recommended for few evaluations (see the module docstring for how to call it).
+recommended_sampler = dpmpp_3m
+
+__all__ = [
+    "DivergenceError",
+    "LikelihoodResult",
+    "SampleResult",
+    "annealed_langevin",
+    "annealed_step_sizes",
+    "bits_per_dim",
+    "dpmpp_2m",
+    "dpmpp_2m_sde",
+    "dpmpp_3m",
+    "edm_euler",
+    "edm_heun",
+    "edm_stochastic",
+    "langevin",
+    "log_likelihood",
+    "moment_matched_prior",
+    "predictor_corrector",
+    "probability_flow",
+    "recommended_sampler",
+    "reverse_sde",
+    "score_ascent",
+    "tweedie_denoise",
+]
