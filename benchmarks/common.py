@@ -42,7 +42,12 @@ def save_results(name: str, payload: dict) -> Path:
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    body = {"command": command(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), **payload}
+    body = {
+        "command": command(),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        **payload,
+    }
     atomic_writer(path, lambda tmp: tmp.write_text(json.dumps(body, indent=2, default=float)))
     print(f"wrote {path}")
     return path

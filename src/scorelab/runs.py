@@ -46,24 +46,30 @@ def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Read ``run_dir/config.json`` with errors that say what is wrong and what to do."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunFolderError(f"run folder {str(run_dir)!r} does not exist: give the --out folder "
-                             "of a `scorelab train` run")
+        raise RunFolderError(
+            f"run folder {str(run_dir)!r} does not exist: give the --out folder "
+            "of a `scorelab train` run"
+        )
     path = run_dir / CONFIG_NAME
     if not path.is_file():
-        raise RunFolderError(f"{path} is missing: {run_dir} is not a scorelab run folder "
-                             "(or its training never started); run `scorelab train --out "
-                             f"{run_dir}` again")
+        raise RunFolderError(
+            f"{path} is missing: {run_dir} is not a scorelab run folder "
+            "(or its training never started); run `scorelab train --out "
+            f"{run_dir}` again"
+        )
     try:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFolderError(f"{path} is corrupt ({exc}); restore it or re-run `scorelab train` "
-                             "with --no-resume") from None
+        raise RunFolderError(
+            f"{path} is corrupt ({exc}); restore it or re-run `scorelab train` with --no-resume"
+        ) from None
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
         found = config.get("format") if isinstance(config, dict) else None
         version = config.get("scorelab_version", "?") if isinstance(config, dict) else "?"
         raise RunFolderError(
             f"{path} has run format {found!r} (scorelab {version}); this scorelab "
-            f"({__version__}) reads format {RUN_FORMAT}: re-train the run or use that version")
+            f"({__version__}) reads format {RUN_FORMAT}: re-train the run or use that version"
+        )
     for key in ("data", "model_spec", "noise"):
         if key not in config:
             raise RunFolderError(f"{path} lacks the {key!r} entry; re-run `scorelab train`")
@@ -125,9 +131,13 @@ class Run:
             return score(x, torch.full((x.shape[0],), sigma_min, dtype=x.dtype, device=x.device))
 
         return ScoreSource(
-            score=score, clean_score=clean_score, data_shape=self.data_shape,
-            mean=mean.reshape(self.data_shape).to(self.device), cov=cov.to(self.device),
-            sigma_max=float(self.config["noise"]["sigma_max"]), sigma_min=sigma_min,
+            score=score,
+            clean_score=clean_score,
+            data_shape=self.data_shape,
+            mean=mean.reshape(self.data_shape).to(self.device),
+            cov=cov.to(self.device),
+            sigma_max=float(self.config["noise"]["sigma_max"]),
+            sigma_min=sigma_min,
             device=self.device,
         )
 
@@ -142,8 +152,9 @@ def load_run(run_dir: str | os.PathLike, *, device: str = "auto", use_ema: bool 
     config = read_run_config(run_dir)
     path = latest_checkpoint(run_dir)
     if path is None:
-        raise RunFolderError(f"{run_dir} has no checkpoint yet: wait for `scorelab train` to write "
-                             "one, or re-run it")
+        raise RunFolderError(
+            f"{run_dir} has no checkpoint yet: wait for `scorelab train` to write one, or re-run it"
+        )
     state = load_checkpoint(path)
     spec = state.get("model_spec") or config["model_spec"]
     try:
@@ -151,11 +162,13 @@ def load_run(run_dir: str | os.PathLike, *, device: str = "auto", use_ema: bool 
         weights = state["model"]
         if use_ema and state.get("ema") is not None:
             prefix = "module."
-            weights = {k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)}
+            weights = {k[len(prefix) :]: v for k, v in state["ema"].items() if k.startswith(prefix)}
         model.load_state_dict(weights)
     except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} does not match its model spec {spec.get('name')!r} "
-                              f"({str(exc).splitlines()[0]}); re-train with --no-resume") from None
+        raise CheckpointError(
+            f"{path} does not match its model spec {spec.get('name')!r} "
+            f"({str(exc).splitlines()[0]}); re-train with --no-resume"
+        ) from None
     dev = resolve_device(device)
     model.to(dev).eval()
     for p in model.parameters():

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 #: The one currency of scorelab: ``score(x, sigma) -> ∇ₓ log p_σ(x)`` where ``x`` has shape
-#: ``(B, *D)``, ``sigma`` shape ``(B,)``, and ``p_σ = p ∗ N(0, σ² I)`` (variance-exploding convention).
+#: ``(B, *D)``, ``sigma`` shape ``(B,)``, ``p_σ = p ∗ N(0, σ² I)`` (variance-exploding convention).
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 #: A score of ``x`` alone (no noise level): ``score(x) -> ∇ₓ log p(x)``.
 CleanScoreFn = Callable[[Tensor], Tensor]
@@ -65,7 +65,9 @@ def check_positive(value: float, name: str, *, strict: bool = True) -> float:
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number; got {value!r}") from None
     if not math.isfinite(v) or (v <= 0 if strict else v < 0):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} 0; got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number {'>' if strict else '>='} 0; got {value!r}"
+        )
     return v
 
 
@@ -91,7 +93,7 @@ def _umask_mode() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``."""
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -24,32 +24,47 @@ Results go to RUN_DIR/evaluation.json."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="measure a trained run against true data",
-                       description=DESCRIPTION,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a trained run against true data",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_dir", type=Path, help="folder written by `scorelab train`")
-    p.add_argument("-n", "--n-samples", type=int, default=5000, help="samples to draw (default 5000)")
+    p.add_argument(
+        "-n", "--n-samples", type=int, default=5000, help="samples to draw (default 5000)"
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--repeats", type=int, default=5, help="true draws averaged for the noise floor")
-    p.add_argument("--classifier", type=Path, default=None,
-                   help="image runs: classifier checkpoint from `scorelab classifier`")
+    p.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        help="image runs: classifier checkpoint from `scorelab classifier`",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_sampler_arguments(p, default="dpmpp-2m-sde")
 
 
 def evaluate_run(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Sample a run and compare it with true data; returns the evaluation dict."""
-    from scorelab.metrics import compare_to_floor
-    from scorelab.runs import fresh_sampler, load_run, load_run_data
+    """Sample a run with the sampler named in ``args`` and compare it with true data."""
+    from scorelab.runs import load_run
 
     run = load_run(run_dir, device=args.device)
-    data_cfg = run.config["data"]
     n = check_int(args.n_samples, "-n/--n-samples")
     generator = torch.Generator(device=run.device).manual_seed(args.seed)
     result = run_sampler(args, run.score_source(), n, generator=generator)
-    samples = result.samples.detach().cpu()
-    report: dict[str, Any] = {"step": run.step, "sampler": args.sampler, "n": n,
-                              "n_evals": result.n_evals}
+    report = {"sampler": args.sampler, "n_evals": result.n_evals}
+    return {**report, **evaluate_samples(run, result.samples.detach().cpu(), args)}
+
+
+def evaluate_samples(run, samples: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
+    """Distances of ``samples`` to true data with their noise floors (and exact checks)."""
+    from scorelab.metrics import compare_to_floor
+    from scorelab.runs import fresh_sampler, load_run_data
+
+    data_cfg = run.config["data"]
+    report: dict[str, Any] = {"step": run.step, "n": int(samples.shape[0])}
     if data_cfg["kind"] == "images":
         report["images"] = _image_quality(samples, data_cfg, args)
         return report
@@ -58,8 +73,12 @@ def evaluate_run(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         report["distances"] = compare_to_floor(samples, draw, repeats=args.repeats, seed=args.seed)
         report["reference"] = "fresh true draws"
     else:
-        _, test = load_run_data(data_cfg["source"], n=data_cfg.get("n"), seed=data_cfg["seed"],
-                                test_fraction=data_cfg["test_fraction"])
+        _, test = load_run_data(
+            data_cfg["source"],
+            n=data_cfg.get("n"),
+            seed=data_cfg["seed"],
+            test_fraction=data_cfg["test_fraction"],
+        )
         report["distances"] = compare_to_floor(samples, test, repeats=args.repeats, seed=args.seed)
         report["reference"] = f"held-out split ({test.shape[0]} points, halves for the floor)"
     report.update(_exact_checks(run, samples, data_cfg["source"]))
@@ -79,16 +98,28 @@ def _exact_checks(run, samples: torch.Tensor, source: str) -> dict[str, Any]:
     target = get_target(source)
     noise = run.config["noise"]
     sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], 8, dtype=torch.float32)
-    err = score_error_per_level(run.score_fn(), target.noised_score,
-                                lambda n, g: target.sample(n, generator=g), sigmas, n=2000,
-                                generator=torch.Generator().manual_seed(0))
-    out: dict[str, Any] = {"score_error": {"sigmas": err.sigmas.tolist(), "mse": err.mse.tolist(),
-                                           "relative": err.relative.tolist()}}
+    err = score_error_per_level(
+        run.score_fn(),
+        target.noised_score,
+        lambda n, g: target.sample(n, generator=g),
+        sigmas,
+        n=2000,
+        generator=torch.Generator().manual_seed(0),
+    )
+    out: dict[str, Any] = {
+        "score_error": {
+            "sigmas": err.sigmas.tolist(),
+            "mse": err.mse.tolist(),
+            "relative": err.relative.tolist(),
+        }
+    }
     if isinstance(target, GaussianMixture):
         from scorelab.metrics import mixture_weights
 
-        out["mode_weights"] = {"estimated": mixture_weights(samples, target).tolist(),
-                               "true": target.weights.tolist()}
+        out["mode_weights"] = {
+            "estimated": mixture_weights(samples, target).tolist(),
+            "true": target.weights.tolist(),
+        }
     return out
 
 
@@ -100,17 +131,21 @@ def _image_quality(samples: torch.Tensor, data_cfg: dict, args) -> dict[str, Any
     from scorelab.runs import load_run_data
 
     classifier = load_classifier(args.classifier)
-    _, test = load_run_data(data_cfg["source"], n=None, seed=data_cfg["seed"],
-                            test_fraction=data_cfg["test_fraction"])
+    _, test = load_run_data(
+        data_cfg["source"], n=None, seed=data_cfg["seed"], test_fraction=data_cfg["test_fraction"]
+    )
     return image_quality_report(classifier, samples, test)
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"step {report['step']}, {report['n']} samples by {report['sampler']} "
-             f"({report['n_evals']} score evaluations)"]
+    lines = [
+        f"step {report['step']}, {report['n']} samples by {report['sampler']} "
+        f"({report['n_evals']} score evaluations)"
+    ]
     for name, d in report.get("distances", {}).items():
-        lines.append(f"  {name:<10} {d['value']:.4g}  floor {d['floor']:.4g}  "
-                     f"ratio {d['ratio']:.2f}")
+        lines.append(
+            f"  {name:<10} {d['value']:.4g}  floor {d['floor']:.4g}  ratio {d['ratio']:.2f}"
+        )
     if "mode_weights" in report:
         est = ", ".join(f"{w:.3f}" for w in report["mode_weights"]["estimated"])
         true = ", ".join(f"{w:.3f}" for w in report["mode_weights"]["true"])

@@ -52,7 +52,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         "and sample with Langevin dynamics, reverse SDEs and the probability-flow ODE.",
     )
     parser.add_argument("--version", action="version", version=f"scorelab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ScorelabArgumentParser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=ScorelabArgumentParser
+    )
     modules = _available_commands()
     for module in modules.values():
         module.add_parser(sub)  # type: ignore[attr-defined]

@@ -22,8 +22,10 @@ compared on a distribution whose truth is known. With RUN_DIR the trained model 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "sample", help="draw samples of an analytic target or a trained run",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "sample",
+        help="draw samples of an analytic target or a trained run",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", nargs="?", type=Path, help="folder written by `scorelab train`")
     p.add_argument("--target", metavar="NAME", help="built-in analytic target (see --list)")
@@ -31,8 +33,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--n-samples", type=int, default=1000, help="number of samples")
     p.add_argument("--out", type=Path, help="output .npy file (shape (n, *D))")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--trajectory", type=Path, default=None,
-                   help="also save the trajectory (n_saved, n, *D) to this .npy file")
+    p.add_argument(
+        "--trajectory",
+        type=Path,
+        default=None,
+        help="also save the trajectory (n_saved, n, *D) to this .npy file",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_sampler_arguments(p, default="dpmpp-2m-sde")
 
@@ -45,9 +51,13 @@ def target_source(name: str) -> ScoreSource:
     cov = target.covariance().to(torch.float32)
     scale = float(torch.linalg.eigvalsh(cov.double()).max().sqrt())
     return ScoreSource(
-        score=target.noised_score, clean_score=target.score, data_shape=(target.dim,),
-        mean=target.mean().to(torch.float32), cov=cov,
-        sigma_max=80.0 * scale, sigma_min=2e-3 * scale,
+        score=target.noised_score,
+        clean_score=target.score,
+        data_shape=(target.dim,),
+        mean=target.mean().to(torch.float32),
+        cov=cov,
+        sigma_max=80.0 * scale,
+        sigma_min=2e-3 * scale,
     )
 
 
@@ -73,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         print(list_choices())
         return 0
     if (args.target is None) == (args.run_dir is None):
-        raise ValueError("give exactly one of --target NAME or RUN_DIR (see `scorelab sample --list`)")
+        raise ValueError(
+            "give exactly one of --target NAME or RUN_DIR (see `scorelab sample --list`)"
+        )
     if args.out is None:
         raise ValueError("--out FILE.npy is required")
     n = check_int(args.n_samples, "-n/--n-samples")
@@ -84,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
 
         source = load_run(args.run_dir, device=args.device).score_source()
     generator = torch.Generator(device=source.device).manual_seed(args.seed)
-    result = run_sampler(args, source, n, generator=generator,
-                         keep_trajectory=args.trajectory is not None)
+    result = run_sampler(
+        args, source, n, generator=generator, keep_trajectory=args.trajectory is not None
+    )
     save_npy(args.out, result.samples.detach().cpu().numpy())
     if args.trajectory is not None:
         save_npy(args.trajectory, result.trajectory.detach().cpu().numpy())

@@ -67,12 +67,20 @@ SAMPLERS: dict[str, SamplerInfo] = {
     "annealed-langevin": SamplerInfo(
         "annealed", "annealed Langevin over a geometric σ ladder (Song & Ermon 2019)", 100
     ),
-    "reverse-sde": SamplerInfo("sde", "Euler–Maruyama on the reverse-time SDE (Song et al. 2021)", 500),
-    "pc": SamplerInfo("sde", "predictor–corrector with a Langevin corrector (Song et al. 2021)", 500),
+    "reverse-sde": SamplerInfo(
+        "sde", "Euler–Maruyama on the reverse-time SDE (Song et al. 2021)", 500
+    ),
+    "pc": SamplerInfo(
+        "sde", "predictor–corrector with a Langevin corrector (Song et al. 2021)", 500
+    ),
     "ode-euler": SamplerInfo("sde", "probability-flow ODE, Euler", 500),
     "ode-heun": SamplerInfo("sde", "probability-flow ODE, Heun", 250),
-    "ode-dopri5": SamplerInfo("sde", "probability-flow ODE, adaptive Dormand–Prince (torchdiffeq)", 0),
-    "edm-euler": SamplerInfo("ladder", "Euler on the σ-ODE over a Karras ladder (Karras et al. 2022)", 50),
+    "ode-dopri5": SamplerInfo(
+        "sde", "probability-flow ODE, adaptive Dormand–Prince (torchdiffeq)", 0
+    ),
+    "edm-euler": SamplerInfo(
+        "ladder", "Euler on the σ-ODE over a Karras ladder (Karras et al. 2022)", 50
+    ),
     "edm-heun": SamplerInfo("ladder", "Heun on the σ-ODE, Karras Alg. 1", 25),
     "edm-stochastic": SamplerInfo("ladder", "Karras Alg. 2 with noise churn", 25),
     "dpmpp-2m": SamplerInfo("ladder", "DPM-Solver++(2M) multistep (Lu et al. 2022)", 25),
@@ -90,33 +98,69 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, *, default: str) -> N
     """Add the flags every sampler understands (unused ones are ignored by other samplers)."""
     g = parser.add_argument_group("sampler options")
     g.add_argument(
-        "--sampler", default=default, choices=sorted(SAMPLERS), metavar="NAME",
+        "--sampler",
+        default=default,
+        choices=sorted(SAMPLERS),
+        metavar="NAME",
         help=f"sampler to use (default: {default}); `scorelab sample --list` describes them",
     )
     g.add_argument(
-        "--steps", type=int, default=None,
+        "--steps",
+        type=int,
+        default=None,
         help="number of steps (per level for annealed-langevin; levels for ladder samplers); "
         "default depends on the sampler",
     )
-    g.add_argument("--step-size", type=float, default=None,
-                   help="Langevin step τ (langevin, score-ascent); default 0.01 × data variance")
-    g.add_argument("--parametrization", choices=("tau", "eta"), default="tau",
-                   help="langevin update: tau = x+τs+√(2τ)z (seed 003), eta = x+η/2·s+√η·z (seed 000)")
-    g.add_argument("--init-std", type=float, default=None,
-                   help="std of the Gaussian start of langevin/score-ascent (default: 2 × data std)")
+    g.add_argument(
+        "--step-size",
+        type=float,
+        default=None,
+        help="Langevin step τ (langevin, score-ascent); default 0.01 × data variance",
+    )
+    g.add_argument(
+        "--parametrization",
+        choices=("tau", "eta"),
+        default="tau",
+        help="langevin update: tau = x+τs+√(2τ)z (seed 003), eta = x+η/2·s+√η·z (seed 000)",
+    )
+    g.add_argument(
+        "--init-std",
+        type=float,
+        default=None,
+        help="std of the Gaussian start of langevin/score-ascent (default: 2 × data std)",
+    )
     g.add_argument("--sigma-max", type=float, default=None, help="largest noise level")
     g.add_argument("--sigma-min", type=float, default=None, help="smallest noise level")
     g.add_argument("--levels", type=int, default=10, help="annealed-langevin: number of σ levels")
-    g.add_argument("--eps", type=float, default=None,
-                   help="annealed-langevin step constant ε (default: stable value 1.5·σ_min²·…)")
-    g.add_argument("--step-rule", choices=("paper", "seed"), default="paper",
-                   help="annealed-langevin step rule: paper ε·σ_i²/σ_min², seed ε·σ_i²/σ_max²")
+    g.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="annealed-langevin step constant ε (default: stable value 1.5·σ_min²·…)",
+    )
+    g.add_argument(
+        "--step-rule",
+        choices=("paper", "seed"),
+        default="paper",
+        help="annealed-langevin step rule: paper ε·σ_i²/σ_min², seed ε·σ_i²/σ_max²",
+    )
+    g.add_argument(
+        "--ladder",
+        choices=("geometric", "karras"),
+        default="geometric",
+        help="σ ladder of ladder samplers: geometric (log-uniform) or Karras ρ-spacing",
+    )
     g.add_argument("--rho", type=float, default=7.0, help="Karras ladder exponent ρ")
     g.add_argument("--churn", type=float, default=10.0, help="edm-stochastic: S_churn")
-    g.add_argument("--prior", choices=("gaussian", "moment-matched"), default="moment-matched",
-                   help="start of ladder samplers: N(0, σ_max²I) or N(mean, cov + σ_max²I)")
-    g.add_argument("--sde", default="ve", choices=sorted(SDES),
-                   help="SDE of reverse-sde / pc / ode-* samplers")
+    g.add_argument(
+        "--prior",
+        choices=("gaussian", "moment-matched"),
+        default="moment-matched",
+        help="start of ladder samplers: N(0, σ_max²I) or N(mean, cov + σ_max²I)",
+    )
+    g.add_argument(
+        "--sde", default="ve", choices=sorted(SDES), help="SDE of reverse-sde / pc / ode-* samplers"
+    )
     g.add_argument("--lam", type=float, default=25.0, help="ve-lambda SDE: g(t) = λ^t")
     g.add_argument("--snr", type=float, default=0.16, help="pc: corrector signal-to-noise ratio")
     g.add_argument("--no-denoise", action="store_true", help="skip the final denoising step")
@@ -155,8 +199,12 @@ def run_sampler(
             f"--sigma-min ({sigma_min:g}) must be smaller than --sigma-max ({sigma_max:g})"
         )
     denoise = not args.no_denoise
-    common = dict(generator=generator, keep_trajectory=keep_trajectory,
-                  progress=args.progress, callback=callback)
+    common = dict(
+        generator=generator,
+        keep_trajectory=keep_trajectory,
+        progress=args.progress,
+        callback=callback,
+    )
     shape = (n, *source.data_shape)
     kw = dict(dtype=source.dtype, device=source.device)
     data_std = float(source.cov.diagonal().mean().sqrt())
@@ -166,19 +214,41 @@ def run_sampler(
         x = source.mean.to(**kw) + init_std * torch.randn(shape, generator=generator, **kw)
         step = args.step_size if args.step_size is not None else 0.01 * data_std**2
         if name == "score-ascent":
-            return score_ascent(source.clean_score, x, step_size=step, n_steps=steps,
-                                keep_trajectory=keep_trajectory, progress=args.progress,
-                                callback=callback)
-        return langevin(source.clean_score, x, step_size=step, n_steps=steps,
-                        parametrization=args.parametrization, **common)
+            return score_ascent(
+                source.clean_score,
+                x,
+                step_size=step,
+                n_steps=steps,
+                keep_trajectory=keep_trajectory,
+                progress=args.progress,
+                callback=callback,
+            )
+        return langevin(
+            source.clean_score,
+            x,
+            step_size=step,
+            n_steps=steps,
+            parametrization=args.parametrization,
+            **common,
+        )
 
     if info.family == "annealed":
         sigmas = geometric_sigmas(sigma_max, sigma_min, args.levels)
         x = _ladder_start(args, source, sigma_max, n, generator, kw)
         # Stable default: the smallest step α_L = ε must stay below ~2σ_L² (ECOSYSTEM.md).
-        eps = args.eps if args.eps is not None else _default_eps(args.step_rule, sigma_min, sigma_max)
-        return annealed_langevin(source.score, x, sigmas, n_steps_each=steps, eps=eps,
-                                 step_rule=args.step_rule, final_denoise=denoise, **common)
+        eps = (
+            args.eps if args.eps is not None else _default_eps(args.step_rule, sigma_min, sigma_max)
+        )
+        return annealed_langevin(
+            source.score,
+            x,
+            sigmas,
+            n_steps_each=steps,
+            eps=eps,
+            step_rule=args.step_rule,
+            final_denoise=denoise,
+            **common,
+        )
 
     if info.family == "sde":
         sde = _sde_from_args(args, source)
@@ -186,20 +256,30 @@ def run_sampler(
         if name == "reverse-sde":
             return reverse_sde(source.score, x, sde, n_steps=steps, denoise=denoise, **common)
         if name == "pc":
-            return predictor_corrector(source.score, x, sde, n_steps=steps, snr=args.snr,
-                                       denoise=denoise, **common)
+            return predictor_corrector(
+                source.score, x, sde, n_steps=steps, snr=args.snr, denoise=denoise, **common
+            )
         method = name.removeprefix("ode-")
-        return probability_flow(source.score, x, sde, method=method, n_steps=max(steps, 1),
-                                denoise=denoise, **common)
+        return probability_flow(
+            source.score, x, sde, method=method, n_steps=max(steps, 1), denoise=denoise, **common
+        )
 
-    sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho=args.rho)
+    if args.ladder == "karras":
+        sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho=args.rho)
+    else:
+        sigmas = geometric_sigmas(sigma_max, sigma_min, steps)
     x = _ladder_start(args, source, sigma_max, n, generator, kw)
     ladder = {
-        "edm-euler": edm_euler, "edm-heun": edm_heun, "dpmpp-2m": dpmpp_2m,
-        "dpmpp-3m": dpmpp_3m, "dpmpp-2m-sde": dpmpp_2m_sde,
+        "edm-euler": edm_euler,
+        "edm-heun": edm_heun,
+        "dpmpp-2m": dpmpp_2m,
+        "dpmpp-3m": dpmpp_3m,
+        "dpmpp-2m-sde": dpmpp_2m_sde,
     }
     if name == "edm-stochastic":
-        return edm_stochastic(source.score, x, sigmas, s_churn=args.churn, denoise=denoise, **common)
+        return edm_stochastic(
+            source.score, x, sigmas, s_churn=args.churn, denoise=denoise, **common
+        )
     return ladder[name](source.score, x, sigmas, denoise=denoise, **common)
 
 
@@ -211,7 +291,8 @@ def _default_eps(step_rule: str, sigma_min: float, sigma_max: float) -> float:
 
 def _ladder_start(args, source: ScoreSource, sigma_max: float, n: int, generator, kw) -> Tensor:
     if args.prior == "moment-matched":
-        x = moment_matched_prior(source.mean.to(**kw).reshape(-1), source.cov.to(**kw), sigma_max,
-                                 n, generator=generator)
+        x = moment_matched_prior(
+            source.mean.to(**kw).reshape(-1), source.cov.to(**kw), sigma_max, n, generator=generator
+        )
         return x.reshape(n, *source.data_shape)
     return sigma_max * torch.randn((n, *source.data_shape), generator=generator, **kw)

@@ -24,22 +24,32 @@ folder with MNIST IDX files. The run folder gets config.json, checkpoint.pt (ato
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a score model on data",
-                       description=DESCRIPTION,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a score model on data",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", required=True, metavar="NAME_OR_FILE", help="data set name or file")
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: by data)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--n", type=int, default=None,
-                   help="points to draw (toy sets, targets; default 10000) or to keep (files)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="points to draw (toy sets, targets; default 10000) or to keep (files)",
+    )
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of points")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adam")
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--lr-schedule", default="cosine",
-                   choices=("cosine", "constant", "step", "linear-warmup-cosine"))
+    p.add_argument(
+        "--lr-schedule",
+        default="cosine",
+        choices=("cosine", "constant", "step", "linear-warmup-cosine"),
+    )
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
     p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (0: off)")
@@ -52,11 +62,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--device", default="auto", help="auto (CUDA, then CPU), cpu, cuda, cuda:N")
-    p.add_argument("--no-resume", action="store_true",
-                   help="start over even if RUN_DIR holds a checkpoint")
+    p.add_argument(
+        "--no-resume", action="store_true", help="start over even if RUN_DIR holds a checkpoint"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--nproc", type=int, default=None,
-                   help="launch N processes on this machine with torchrun (DDP)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        help="launch N processes on this machine with torchrun (DDP)",
+    )
 
 
 def check_writable(folder: Path) -> None:
@@ -64,11 +79,14 @@ def check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PermissionError(f"cannot create the run folder {str(folder)!r}: {exc.strerror}; "
-                              "choose another --out") from None
+        raise PermissionError(
+            f"cannot create the run folder {str(folder)!r}: {exc.strerror}; choose another --out"
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"the run folder {str(folder)!r} is not writable: choose another "
-                              "--out or fix its permissions")
+        raise PermissionError(
+            f"the run folder {str(folder)!r} is not writable: choose another "
+            "--out or fix its permissions"
+        )
 
 
 def plan_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,26 +101,47 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
     sigma_data = float(train_x.double().std())
     sigma_max, sigma_min = _noise_range(train_x, args, sigma_data)
     spec = _model_spec(args, train_x, sigma_data, images)
-    defaults = {"steps": 6000 if images else 8000, "batch_size": 128 if images else 1024,
-                "lr": 1e-3 if images else 2e-3}
+    defaults = {
+        "steps": 6000 if images else 8000,
+        "batch_size": 128 if images else 1024,
+        "lr": 1e-3 if images else 2e-3,
+    }
     train_config = {
         "steps": args.steps or defaults["steps"],
         "batch_size": args.batch_size or defaults["batch_size"],
         "lr": args.lr or defaults["lr"],
-        "optimizer": args.optimizer, "weight_decay": args.weight_decay,
-        "lr_schedule": args.lr_schedule, "warmup_steps": args.warmup_steps,
-        "grad_clip": args.grad_clip or None, "ema_decay": args.ema_decay or None,
-        "checkpoint_every": args.checkpoint_every, "log_every": args.log_every,
-        "eval_every": args.eval_every, "seed": args.seed, "device": args.device,
+        "optimizer": args.optimizer,
+        "weight_decay": args.weight_decay,
+        "lr_schedule": args.lr_schedule,
+        "warmup_steps": args.warmup_steps,
+        "grad_clip": args.grad_clip or None,
+        "ema_decay": args.ema_decay or None,
+        "checkpoint_every": args.checkpoint_every,
+        "log_every": args.log_every,
+        "eval_every": args.eval_every,
+        "seed": args.seed,
+        "device": args.device,
     }
-    data = {"source": source, "kind": "images" if images else "points", "n": n,
-            "seed": args.seed, "test_fraction": args.test_fraction,
-            "shape": list(train_x.shape[1:]), "n_train": int(train_x.shape[0]),
-            "n_test": int(test_x.shape[0]), "stats": stats, "sigma_data": sigma_data}
+    data = {
+        "source": source,
+        "kind": "images" if images else "points",
+        "n": n,
+        "seed": args.seed,
+        "test_fraction": args.test_fraction,
+        "shape": list(train_x.shape[1:]),
+        "n_train": int(train_x.shape[0]),
+        "n_test": int(test_x.shape[0]),
+        "stats": stats,
+        "sigma_data": sigma_data,
+    }
     return {
         "data": data,
-        "noise": {"sigma_min": sigma_min, "sigma_max": sigma_max, "distribution": "log-uniform",
-                  "weighting": "sigma2"},
+        "noise": {
+            "sigma_min": sigma_min,
+            "sigma_max": sigma_max,
+            "distribution": "log-uniform",
+            "weighting": "sigma2",
+        },
         "model_spec": spec,
         "train": train_config,
         "command": "scorelab " + shlex.join(sys.argv[1:]) if sys.argv else "scorelab train",
@@ -129,8 +168,13 @@ def _model_spec(args, x: torch.Tensor, sigma_data: float, images: bool) -> dict[
     if name == "score-mlp":
         if x.ndim != 2:
             raise ValueError("--model score-mlp needs points (N, D); use --model small-unet")
-        return model_spec(name, dim=int(x.shape[1]), hidden=args.hidden or 128,
-                          depth=args.depth or 3, sigma_data=sigma_data)
+        return model_spec(
+            name,
+            dim=int(x.shape[1]),
+            hidden=args.hidden or 128,
+            depth=args.depth or 3,
+            sigma_data=sigma_data,
+        )
     raise ValueError(f"--model must be score-mlp or small-unet; got {name!r}")
 
 
@@ -140,8 +184,12 @@ def make_loss(noise: dict[str, Any], sigma_data: float):
 
     from scorelab.training.recipe2d import noise_conditional_loss
 
-    return partial(noise_conditional_loss, sigma_min=noise["sigma_min"],
-                   sigma_max=noise["sigma_max"], sigma_data=sigma_data)
+    return partial(
+        noise_conditional_loss,
+        sigma_min=noise["sigma_min"],
+        sigma_max=noise["sigma_max"],
+        sigma_data=sigma_data,
+    )
 
 
 def exact_score_metric(source: str, noise: dict[str, Any]):
@@ -160,10 +208,14 @@ def exact_score_metric(source: str, noise: dict[str, Any]):
 
     def evaluate(model, step: int) -> dict[str, float]:
         device = next(model.parameters()).device
-        err = score_error_per_level(as_score_fn(model), target.noised_score,
-                                    lambda n, g: target.sample(n, generator=g).to(device),
-                                    sigmas.to(device), n=1000,
-                                    generator=torch.Generator().manual_seed(0))
+        err = score_error_per_level(
+            as_score_fn(model),
+            target.noised_score,
+            lambda n, g: target.sample(n, generator=g).to(device),
+            sigmas.to(device),
+            n=1000,
+            generator=torch.Generator().manual_seed(0),
+        )
         return {"score_rel_error": float(err.relative.mean())}
 
     return evaluate
@@ -182,23 +234,40 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_run(args)
     train_x, test_x = plan.pop("_tensors")
     noise = plan["noise"]
-    print(f"data {plan['data']['source']}: {plan['data']['n_train']} train / "
-          f"{plan['data']['n_test']} test, shape {tuple(plan['data']['shape'])}", file=sys.stderr)
-    print(f"noise levels: σ ∈ [{noise['sigma_min']:.4g}, {noise['sigma_max']:.4g}] "
-          "(σ_max = largest pairwise distance, Song & Ermon 2020; σ_min = 0.005·data std), "
-          "log-uniform, weight σ²", file=sys.stderr)
+    print(
+        f"data {plan['data']['source']}: {plan['data']['n_train']} train / "
+        f"{plan['data']['n_test']} test, shape {tuple(plan['data']['shape'])}",
+        file=sys.stderr,
+    )
+    print(
+        f"noise levels: σ ∈ [{noise['sigma_min']:.4g}, {noise['sigma_max']:.4g}] "
+        "(σ_max = largest pairwise distance, Song & Ermon 2020; σ_min = 0.005·data std), "
+        "log-uniform, weight σ²",
+        file=sys.stderr,
+    )
     config = TrainConfig.from_dict(plan["train"])
     torch.manual_seed(args.seed)  # the network's initial weights
     model = build_model(plan["model_spec"])
     result = train(
-        model, make_loss(noise, plan["data"]["sigma_data"]), train_x, config, run_dir=args.out,
-        model_spec=plan["model_spec"], extra={"noise": noise}, test_data=test_x,
-        evaluate=exact_score_metric(plan["data"]["source"], noise), resume=not args.no_resume,
-        progress=not args.no_progress, run_files={"config.json": run_config_json(plan)},
+        model,
+        make_loss(noise, plan["data"]["sigma_data"]),
+        train_x,
+        config,
+        run_dir=args.out,
+        model_spec=plan["model_spec"],
+        extra={"noise": noise},
+        test_data=test_x,
+        evaluate=exact_score_metric(plan["data"]["source"], noise),
+        resume=not args.no_resume,
+        progress=not args.no_progress,
+        run_files={"config.json": run_config_json(plan)},
     )
     last = result.history[-1] if result.history else {}
-    shown = ", ".join(f"{k} {last[k]:.4g}" for k in ("train_loss", "test_loss", "test_loss_ema",
-                                                     "score_rel_error") if k in last)
+    shown = ", ".join(
+        f"{k} {last[k]:.4g}"
+        for k in ("train_loss", "test_loss", "test_loss_ema", "score_rel_error")
+        if k in last
+    )
     print(f"trained {result.step} steps into {args.out} ({shown})", file=sys.stderr)
     return 0
 

@@ -38,8 +38,10 @@ def all_recipes() -> dict[str, Recipe]:
 def get_recipe(name: str) -> Recipe:
     recipes = all_recipes()
     if name not in recipes:
-        raise ValueError(f"unknown recipe {name!r}: valid names are {', '.join(recipes)} "
-                         "(see `scorelab run --list`)")
+        raise ValueError(
+            f"unknown recipe {name!r}: valid names are {', '.join(recipes)} "
+            "(see `scorelab run --list`)"
+        )
     return recipes[name]
 
 

@@ -82,11 +82,15 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, fast: bool = False, seed:
     recipe.run(ctx)
     ctx.record("seconds", round(time.perf_counter() - start, 2))
     config = {"recipe": recipe.name, "seed": seed, "fast": fast, "scorelab_version": __version__}
-    command = " ".join(["scorelab run", recipe.name, "--out", str(out_dir), "--seed", str(seed)]
-                       + (["--fast"] if fast else []))
+    command = " ".join(
+        ["scorelab run", recipe.name, "--out", str(out_dir), "--seed", str(seed)]
+        + (["--fast"] if fast else [])
+    )
     body = {"config": config, "command": command, "numbers": ctx.numbers}
-    atomic_writer(out_dir / "numbers.json",
-                  lambda tmp: tmp.write_text(json.dumps(body, indent=2, default=_plain)))
+    atomic_writer(
+        out_dir / "numbers.json",
+        lambda tmp: tmp.write_text(json.dumps(body, indent=2, default=_plain)),
+    )
     report = out_dir / "report.html"
     page = render_report(recipe, ctx, command, config)
     atomic_writer(report, lambda tmp: tmp.write_text(page, encoding="utf-8"))
