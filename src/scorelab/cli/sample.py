@@ -70,12 +70,16 @@ def list_choices() -> str:
     return "\n".join(lines)
 
 
-def save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` (.npy) atomically, creating the folder."""
+def _checked_npy(path: Path) -> Path:
     if path.suffix != ".npy":
         raise ValueError(f"--out must end in .npy; got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_writer(path, lambda tmp: np.save(tmp, array))
+    return path
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` (.npy) atomically, creating the folder."""
+    atomic_writer(_checked_npy(path), lambda tmp: np.save(tmp, array))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,13 +99,22 @@ def run(args: argparse.Namespace) -> int:
         from scorelab.runs import load_run
 
         source = load_run(args.run_dir, device=args.device).score_source()
-    generator = torch.Generator(device=source.device).manual_seed(args.seed)
-    result = run_sampler(
-        args, source, n, generator=generator, keep_trajectory=args.trajectory is not None
-    )
-    save_npy(args.out, result.samples.detach().cpu().numpy())
-    if args.trajectory is not None:
+    if args.trajectory is None:
+        # Chunks spread over the ranks under torchrun; one process otherwise. The file is the
+        # same for any number of processes.
+        from scorelab.training.distributed import sample_distributed
+
+        def draw(m: int, generator: torch.Generator) -> torch.Tensor:
+            return run_sampler(args, source, m, generator=generator).samples
+
+        sample_distributed(draw, n, _checked_npy(args.out), seed=args.seed, device=source.device)
+        n_evals = None
+    else:
+        generator = torch.Generator(device=source.device).manual_seed(args.seed)
+        result = run_sampler(args, source, n, generator=generator, keep_trajectory=True)
+        save_npy(args.out, result.samples.detach().cpu().numpy())
         save_npy(args.trajectory, result.trajectory.detach().cpu().numpy())
-    summary = {"out": str(args.out), "n": n, "sampler": args.sampler, "n_evals": result.n_evals}
+        n_evals = result.n_evals
+    summary = {"out": str(args.out), "n": n, "sampler": args.sampler, "n_evals": n_evals}
     print(json.dumps(summary), file=sys.stderr)
     return 0

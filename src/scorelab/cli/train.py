@@ -70,7 +70,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--nproc",
         type=int,
         default=None,
-        help="launch N processes on this machine with torchrun (DDP)",
+        help="launch N processes on this machine with torchrun (DDP); see docs/distributed.md",
+    )
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=0,
+        help="with --nproc: torchrun restarts after a worker failure (each resumes the run)",
     )
 
 
@@ -225,10 +231,11 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc:
         from scorelab.training.distributed import launch
 
-        return launch(args.nproc, ["train", *_argv_without_nproc()])
+        return launch(args.nproc, ["train", *argv_without_nproc()], max_restarts=args.max_restarts)
     from scorelab.models import build_model
     from scorelab.runs import run_config_json
-    from scorelab.training import TrainConfig, train
+    from scorelab.training import TrainConfig
+    from scorelab.training.distributed import cleanup, train_distributed
 
     check_writable(args.out)
     plan = plan_run(args)
@@ -248,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.from_dict(plan["train"])
     torch.manual_seed(args.seed)  # the network's initial weights
     model = build_model(plan["model_spec"])
-    result = train(
+    # Plain `train` in one process; under torchrun every rank runs this and rank 0 writes files.
+    result = train_distributed(
         model,
         make_loss(noise, plan["data"]["sigma_data"]),
         train_x,
@@ -262,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         run_files={"config.json": run_config_json(plan)},
     )
+    cleanup()
     last = result.history[-1] if result.history else {}
     shown = ", ".join(
         f"{k} {last[k]:.4g}"
@@ -272,16 +281,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _argv_without_nproc() -> list[str]:
+def argv_without_nproc() -> list[str]:
+    """This command's arguments without ``--nproc``/``--max-restarts`` (for the torchrun launch)."""
     argv, skip = [], False
     for arg in sys.argv[2:]:
         if skip:
             skip = False
             continue
-        if arg == "--nproc":
+        if arg in ("--nproc", "--max-restarts"):
             skip = True
             continue
-        if arg.startswith("--nproc="):
+        if arg.startswith(("--nproc=", "--max-restarts=")):
             continue
         argv.append(arg)
     return argv
