@@ -130,7 +130,7 @@ def _image_quality(samples: torch.Tensor, data_cfg: dict, args) -> dict[str, Any
     from scorelab.models.classifier import load_classifier
     from scorelab.runs import load_run_data
 
-    classifier = load_classifier(args.classifier)
+    classifier, _ = load_classifier(args.classifier)
     _, test = load_run_data(
         data_cfg["source"], n=None, seed=data_cfg["seed"], test_fraction=data_cfg["test_fraction"]
     )
