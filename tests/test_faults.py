@@ -348,7 +348,6 @@ def test_kill_in_the_middle_of_an_atomic_write(tmp_path: Path, prefix: str, nth:
 
 
 @needs_proc
-@pytest.mark.xfail(strict=True, reason="see fix F6: config.json temp files are never removed")
 def test_kill_while_config_json_is_written_leaves_no_stray_temp(tmp_path: Path) -> None:
     run_dir, log, marker = tmp_path / "run", tmp_path / "log", tmp_path / "paused"
     argv = train_argv(run_dir, 4, 1)
@@ -532,7 +531,6 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
     assert [r["step"] for r in read_metrics(run_dir / "metrics.csv")] == list(range(1, 9))
 
 
-@pytest.mark.xfail(strict=True, reason="see fix F5: a failed checkpoint write is not explained")
 def test_disk_full_message_names_the_file_and_the_fix(
     tmp_path: Path, tiny_run: Path, monkeypatch
 ) -> None:
@@ -566,7 +564,6 @@ def test_failed_checkpoint_write_leaves_no_partial_file(tmp_path: Path, tiny_run
     assert inspect_run(run_dir)["temps"] == [] and inspect_run(run_dir)["corrupt"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="see fix F5: torch.save's RuntimeError escapes main")
 def test_failed_checkpoint_write_is_one_clear_line(tmp_path: Path, tiny_run: Path) -> None:
     run_dir, log = _copy_run(tiny_run, tmp_path), tmp_path / "log"
     code = run_forked(train_argv(run_dir, 8, 2), log, hook=_limit_file_size(20_000))
@@ -599,7 +596,6 @@ def test_read_only_output_folder_fails_before_any_work(tmp_path: Path) -> None:
     assert code == 2 and "--out" in _error_line(stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="see fix F9: sample checks --out only after sampling")
 def test_sample_output_under_a_regular_file_names_out(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

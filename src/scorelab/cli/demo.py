@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from scorelab.training import read_metrics
 
     out: Path = args.out
-    steps = args.steps or (300 if args.fast else None)
+    steps = args.steps if args.steps is not None else (300 if args.fast else None)
     train_argv = ["train", "--data", args.data, "--out", str(out), "--seed", str(args.seed)]
     if steps:
         train_argv += ["--steps", str(steps)]

@@ -50,8 +50,9 @@ def evaluate_run(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Sample a run with the sampler named in ``args`` and compare it with true data."""
     from scorelab.runs import load_run
 
+    n = check_int(args.n_samples, "-n/--n-samples", minimum=2)
+    check_int(args.repeats, "--repeats")
     run = load_run(run_dir, device=args.device)
-    n = check_int(args.n_samples, "-n/--n-samples")
     generator = torch.Generator(device=run.device).manual_seed(args.seed)
     result = run_sampler(args, run.score_source(), n, generator=generator)
     report = {"sampler": args.sampler, "n_evals": result.n_evals}

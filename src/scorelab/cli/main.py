@@ -68,6 +68,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     errors.append(NotADirectoryError)
     errors.append(FloatingPointError)  # samplers' DivergenceError, training divergence
     errors.append(OSError)
+    errors.append(OverflowError)  # noise levels whose square does not fit a float
     return tuple(errors)
 
 
@@ -83,10 +84,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scorelab: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:
+        text = str(exc)
+        if isinstance(exc, RuntimeError) and not _is_out_of_memory(text):
+            raise
+        first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+        print(
+            f"scorelab {args.command}: error: out of memory ({first}); lower --hidden, "
+            "--batch-size or -n",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except user_errors() as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"scorelab {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _is_out_of_memory(text: str) -> bool:
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 if __name__ == "__main__":

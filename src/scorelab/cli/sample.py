@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -70,10 +71,21 @@ def list_choices() -> str:
     return "\n".join(lines)
 
 
-def _checked_npy(path: Path) -> Path:
+def _checked_npy(path: Path, flag: str = "--out") -> Path:
+    """Check an output .npy path before any work: its suffix and a writable folder."""
     if path.suffix != ".npy":
-        raise ValueError(f"--out must end in .npy; got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"{flag} must end in .npy; got {str(path)!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermissionError(
+            f"cannot create the folder of {flag} {str(path)!r}: {exc.strerror}; "
+            f"choose another {flag}"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(
+            f"the folder of {flag} {str(path)!r} is not writable; choose another {flag}"
+        )
     return path
 
 
@@ -93,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ValueError("--out FILE.npy is required")
     n = check_int(args.n_samples, "-n/--n-samples")
+    _checked_npy(args.out, "--out")
+    if args.trajectory is not None:
+        _checked_npy(args.trajectory, "--trajectory")
     if args.target is not None:
         source = target_source(args.target)
     else:

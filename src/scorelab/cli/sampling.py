@@ -27,7 +27,7 @@ from scorelab.samplers.ode import (
 from scorelab.samplers.result import SampleResult
 from scorelab.samplers.reverse_sde import predictor_corrector, reverse_sde
 from scorelab.sde import SDES, geometric_sigmas, get_sde, karras_sigmas
-from scorelab.utils import CleanScoreFn, ScoreFn
+from scorelab.utils import CleanScoreFn, ScoreFn, check_int, check_positive
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,8 @@ def _sde_from_args(args: argparse.Namespace, source: ScoreSource):
     if args.sde == "ve":
         return get_sde(
             "ve",
-            sigma_min=args.sigma_min or source.sigma_min,
-            sigma_max=args.sigma_max or source.sigma_max,
+            sigma_min=source.sigma_min if args.sigma_min is None else args.sigma_min,
+            sigma_max=source.sigma_max if args.sigma_max is None else args.sigma_max,
         )
     return get_sde(args.sde)
 
@@ -192,8 +192,23 @@ def run_sampler(
     name = args.sampler
     info = SAMPLERS[name]
     steps = args.steps if args.steps is not None else info.default_steps
-    sigma_max = args.sigma_max or source.sigma_max
-    sigma_min = args.sigma_min or source.sigma_min
+    if name != "ode-dopri5" or args.steps is not None:
+        steps = check_int(steps, "--steps")
+    check_int(args.levels, "--levels", minimum=2)
+    for flag, value in (
+        ("--init-std", args.init_std),
+        ("--step-size", args.step_size),
+        ("--eps", args.eps),
+        ("--sigma-max", args.sigma_max),
+        ("--sigma-min", args.sigma_min),
+    ):
+        if value is not None:
+            check_positive(value, flag)
+    check_positive(args.rho, "--rho")
+    check_positive(args.snr, "--snr")
+    check_positive(args.churn, "--churn", strict=False)
+    sigma_max = source.sigma_max if args.sigma_max is None else args.sigma_max
+    sigma_min = source.sigma_min if args.sigma_min is None else args.sigma_min
     if sigma_min >= sigma_max:
         raise ValueError(
             f"--sigma-min ({sigma_min:g}) must be smaller than --sigma-max ({sigma_max:g})"

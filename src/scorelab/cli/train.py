@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from scorelab.utils import check_int
 
 DESCRIPTION = """Train a noise-conditional score network s(x, σ) ≈ ∇ log p_σ(x) by denoising score
 matching with σ drawn log-uniformly from [σ_min, σ_max] and weight σ² (Song & Ermon 2019; the
@@ -102,6 +105,8 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
     source = str(args.data)
     images = is_image_source(source)
     n = args.n if args.n is not None or images else 10_000
+    if n is not None:
+        check_int(n, "--n", minimum=1 if images else 2)
     train_x, test_x = load_run_data(source, n=n, seed=args.seed, test_fraction=args.test_fraction)
     stats = data_statistics(train_x)
     sigma_data = float(train_x.double().std())
@@ -113,9 +118,9 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
         "lr": 1e-3 if images else 2e-3,
     }
     train_config = {
-        "steps": args.steps or defaults["steps"],
-        "batch_size": args.batch_size or defaults["batch_size"],
-        "lr": args.lr or defaults["lr"],
+        "steps": defaults["steps"] if args.steps is None else args.steps,
+        "batch_size": defaults["batch_size"] if args.batch_size is None else args.batch_size,
+        "lr": defaults["lr"] if args.lr is None else args.lr,
         "optimizer": args.optimizer,
         "weight_decay": args.weight_decay,
         "lr_schedule": args.lr_schedule,
@@ -158,10 +163,17 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
 def _noise_range(x: torch.Tensor, args, sigma_data: float) -> tuple[float, float]:
     from scorelab.data.noise_levels import max_pairwise_distance
 
-    sigma_max = args.sigma_max or float(max_pairwise_distance(x)[0])
-    sigma_min = args.sigma_min or 0.005 * sigma_data
-    if not 0 < sigma_min < sigma_max:
-        raise ValueError(f"need 0 < --sigma-min < --sigma-max; got {sigma_min:g} and {sigma_max:g}")
+    if x.shape[0] < 2:
+        raise ValueError(
+            f"the training split holds {x.shape[0]} point(s); at least 2 are needed: raise --n "
+            "or lower --test-fraction"
+        )
+    sigma_max = float(max_pairwise_distance(x)[0]) if args.sigma_max is None else args.sigma_max
+    sigma_min = 0.005 * sigma_data if args.sigma_min is None else args.sigma_min
+    if not (math.isfinite(sigma_min) and math.isfinite(sigma_max) and 0 < sigma_min < sigma_max):
+        raise ValueError(
+            f"need finite 0 < --sigma-min < --sigma-max; got {sigma_min:g} and {sigma_max:g}"
+        )
     return sigma_max, sigma_min
 
 
@@ -169,16 +181,23 @@ def _model_spec(args, x: torch.Tensor, sigma_data: float, images: bool) -> dict[
     from scorelab.models import model_spec
 
     name = args.model or ("small-unet" if images else "score-mlp")
+    if name == "small-unet" and x.ndim != 4:
+        raise ValueError(
+            f"--model small-unet needs images (N, C, H, W); {args.data!r} holds points of shape "
+            f"{tuple(x.shape[1:])}: use --model score-mlp"
+        )
     if name == "small-unet":
-        return model_spec(name, in_channels=int(x.shape[1]), base=args.hidden or 32)
+        return model_spec(
+            name, in_channels=int(x.shape[1]), base=32 if args.hidden is None else args.hidden
+        )
     if name == "score-mlp":
         if x.ndim != 2:
             raise ValueError("--model score-mlp needs points (N, D); use --model small-unet")
         return model_spec(
             name,
             dim=int(x.shape[1]),
-            hidden=args.hidden or 128,
-            depth=args.depth or 3,
+            hidden=128 if args.hidden is None else args.hidden,
+            depth=3 if args.depth is None else args.depth,
             sigma_data=sigma_data,
         )
     raise ValueError(f"--model must be score-mlp or small-unet; got {name!r}")
@@ -228,7 +247,7 @@ def exact_score_metric(source: str, noise: dict[str, Any]):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.nproc:
+    if args.nproc is not None:
         from scorelab.training.distributed import launch
 
         return launch(args.nproc, ["train", *argv_without_nproc()], max_restarts=args.max_restarts)

@@ -152,5 +152,9 @@ def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[Te
 
 def train_test_split(x: Tensor, test_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Rows of ``x`` ``(N, *D)`` split at random into ``(train, test)`` by :func:`split_indices`."""
+    if x.shape[0] < 2:
+        raise ValueError(
+            f"x holds {x.shape[0]} row(s); at least 2 are needed to split it into train and test"
+        )
     train_idx, test_idx = split_indices(x.shape[0], test_fraction, seed)
     return x[train_idx], x[test_idx]

@@ -18,6 +18,7 @@ from scorelab.utils import (
     ScoreFn,
     append_dims,
     batch_sigma,
+    check_finite,
     check_positive,
     sum_except_batch,
 )
@@ -46,7 +47,7 @@ def _check_data(x0: Tensor, name: str = "x0") -> Tensor:
         raise TypeError(f"{name} must be a floating-point tensor (B, *D)")
     if x0.ndim < 2:
         raise ValueError(f"{name} must have shape (B, *D); got {tuple(x0.shape)} (use x0[:, None])")
-    return x0
+    return check_finite(x0, name, hint="remove or fix those rows")
 
 
 def dsm_loss(

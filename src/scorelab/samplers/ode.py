@@ -35,7 +35,7 @@ from scorelab.samplers.result import (
 )
 from scorelab.samplers.reverse_sde import time_grid, tweedie_denoise
 from scorelab.sde import SDE
-from scorelab.utils import ScoreFn, check_int, check_positive
+from scorelab.utils import ScoreFn, check_finite, check_int, check_positive
 
 #: Adaptive solvers of ``torchdiffeq`` accepted by :func:`probability_flow` (``rtol``/``atol``).
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -591,6 +591,8 @@ def moment_matched_prior(
     """
     if not isinstance(mean, Tensor) or not isinstance(cov, Tensor):
         raise TypeError("mean and cov must be tensors")
+    check_finite(mean.reshape(1, -1), "mean", hint="use finite estimates")
+    check_finite(cov.reshape(1, -1), "cov", hint="use finite estimates")
     d = mean.numel()
     if cov.shape != (d, d):
         raise ValueError(

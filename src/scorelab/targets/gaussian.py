@@ -73,7 +73,9 @@ def _check_x(x: Tensor, dim: int, name: str = "x") -> Tensor:
             f"{name} must have shape (B, {dim}) to match the target's dimension {dim}; "
             f"got {tuple(x.shape)}{hint}"
         )
-    return check_finite(x, name)
+    return check_finite(
+        x, name, hint="remove or fix those rows (a sampler that produced them diverged)"
+    )
 
 
 def _gaussian_terms(

@@ -46,6 +46,10 @@ class CheckpointError(ValueError):
     to do."""
 
 
+class CheckpointWriteError(OSError):
+    """Writing a checkpoint failed (disk full, no permission, I/O error); the old one is kept."""
+
+
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temp file beside it, fsync, ``os.replace``).
 
@@ -58,7 +62,18 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     state = {**state, "format_version": FORMAT_VERSION, "scorelab_version": __version__}
     _check_plain(state, "state")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_writer(path, lambda tmp: torch.save(state, tmp))
+    try:
+        atomic_writer(path, lambda tmp: torch.save(state, tmp))
+    except (
+        OSError,
+        RuntimeError,
+    ) as err:  # torch's C++ writer reports failed writes as RuntimeError
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path} ({detail}); the previous checkpoint is kept. "
+            "Free disk space (or fix the folder's permissions) and run the same command again, "
+            "or choose another --out"
+        ) from None
     return path
 
 

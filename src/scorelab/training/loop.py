@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,12 +273,13 @@ def _train(
     run = _start(model, data, config, run_dir, model_spec, extra, resume)
     main = is_main_process()
     if run_dir is not None and main:
+        _remove_stale_files(run_dir, fresh=False, names=run_files)
         for name, text in run_files.items():
             atomic_writer(run_dir / name, lambda tmp, text=text: tmp.write_text(text))
     log = None
     if run_dir is not None and main:
         log = MetricLog(run_dir / METRICS_NAME, keep_until=None if run.fresh else run.step)
-        _remove_stale_files(run_dir, fresh=run.fresh)
+        _remove_stale_files(run_dir, fresh=run.fresh, names=run_files)
         if run.fresh:
             _save(run, run_dir)
     history = list(log.rows) if log is not None else []
@@ -367,12 +368,14 @@ def _accumulate(meter: dict[str, float], loss: float, norm: float, elapsed: floa
     meter["elapsed_s"] = elapsed
 
 
-def _remove_stale_files(run_dir: Path, *, fresh: bool) -> None:
+def _remove_stale_files(run_dir: Path, *, fresh: bool, names: Iterable[str] = ()) -> None:
     """Delete temp files of writes cut short by a kill, and old history when starting over.
 
     Safe because the caller holds the run folder's lock: nobody else is writing there.
     """
     stale = [*run_dir.glob(".checkpoint*.pt"), *run_dir.glob(f".{METRICS_NAME}.*.tmp")]
+    for name in names:  # temp files of atomic_writer: .{stem}.XXXXXXXX{suffix}
+        stale += run_dir.glob(f".{Path(name).stem}.*{Path(name).suffix}")
     if fresh:
         stale += history_checkpoints(run_dir)
     for path in stale:
