@@ -15,8 +15,9 @@ import torch
 from scorelab.utils import check_int
 
 DESCRIPTION = """Train a noise-conditional score network s(x, σ) ≈ ∇ log p_σ(x) by denoising score
-matching with σ drawn log-uniformly from [σ_min, σ_max] and weight σ² (Song & Ermon 2019; the
-continuous range of Karras et al. 2022). Without --sigma-max/--sigma-min the range comes from the
+matching over a continuous noise level: log σ ~ N(log σ_data − 0.5, 1.2²) truncated to
+[σ_min, σ_max], with EDM's weighting and preconditioning (Karras et al. 2022). Without
+--sigma-max/--sigma-min the range comes from the
 data (Song & Ermon 2020: σ_max = the largest pairwise distance) and is printed.
 
 DATA is a toy set (moons, swiss-roll), an analytic target (anticorrelated, mixture-1d,
@@ -61,6 +62,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=int, default=None, help="score-mlp residual blocks")
     p.add_argument("--sigma-min", type=float, default=None, help="smallest training noise level")
     p.add_argument("--sigma-max", type=float, default=None, help="largest training noise level")
+    p.add_argument(
+        "--dequantize",
+        action="store_true",
+        help="images: train on uniformly dequantised pixels 2(v+u)/256 − 1, fresh u every batch "
+        "(then `evaluate --bpd` measures the bound it was trained for)",
+    )
+    p.add_argument(
+        "--amp", action="store_true", help="CUDA: bfloat16 autocast of the loss (mixed precision)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU: torch intra-op threads (on a shared machine 1 per process is fastest)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--eval-every", type=int, default=500)
@@ -110,7 +126,7 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
     train_x, test_x = load_run_data(source, n=n, seed=args.seed, test_fraction=args.test_fraction)
     stats = data_statistics(train_x)
     sigma_data = float(train_x.double().std())
-    sigma_max, sigma_min = _noise_range(train_x, args, sigma_data)
+    sigma_max, sigma_min = _noise_range(train_x, args, sigma_data, images)
     spec = _model_spec(args, train_x, sigma_data, images)
     defaults = {
         "steps": 6000 if images else 8000,
@@ -150,8 +166,9 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
         "noise": {
             "sigma_min": sigma_min,
             "sigma_max": sigma_max,
-            "distribution": "log-uniform",
-            "weighting": "sigma2",
+            "distribution": "log-normal (EDM), truncated to [sigma_min, sigma_max]",
+            "weighting": "edm",
+            "dequantize": bool(images and args.dequantize),
         },
         "model_spec": spec,
         "train": train_config,
@@ -160,8 +177,9 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _noise_range(x: torch.Tensor, args, sigma_data: float) -> tuple[float, float]:
+def _noise_range(x: torch.Tensor, args, sigma_data: float, images: bool) -> tuple[float, float]:
     from scorelab.data.noise_levels import max_pairwise_distance
+    from scorelab.training.images import IMAGE_SIGMA_MIN
 
     if x.shape[0] < 2:
         raise ValueError(
@@ -169,7 +187,9 @@ def _noise_range(x: torch.Tensor, args, sigma_data: float) -> tuple[float, float
             "or lower --test-fraction"
         )
     sigma_max = float(max_pairwise_distance(x)[0]) if args.sigma_max is None else args.sigma_max
-    sigma_min = 0.005 * sigma_data if args.sigma_min is None else args.sigma_min
+    # 8-bit images: about one grey-level bin (2/256); finer noise only fits the quantisation.
+    default_min = IMAGE_SIGMA_MIN if images else 0.005 * sigma_data
+    sigma_min = default_min if args.sigma_min is None else args.sigma_min
     if not (math.isfinite(sigma_min) and math.isfinite(sigma_max) and 0 < sigma_min < sigma_max):
         raise ValueError(
             f"need finite 0 < --sigma-min < --sigma-max; got {sigma_min:g} and {sigma_max:g}"
@@ -203,18 +223,22 @@ def _model_spec(args, x: torch.Tensor, sigma_data: float, images: bool) -> dict[
     raise ValueError(f"--model must be score-mlp or small-unet; got {name!r}")
 
 
-def make_loss(noise: dict[str, Any], sigma_data: float):
+def make_loss(noise: dict[str, Any], sigma_data: float, *, amp: bool = False):
     """The training objective ``loss_fn(model, x0, generator) -> (B,)`` of a run's noise config."""
     from functools import partial
 
+    from scorelab.training.images import autocast_loss, dequantized_loss
     from scorelab.training.recipe2d import noise_conditional_loss
 
-    return partial(
+    loss = partial(
         noise_conditional_loss,
         sigma_min=noise["sigma_min"],
         sigma_max=noise["sigma_max"],
         sigma_data=sigma_data,
     )
+    if noise.get("dequantize"):
+        loss = dequantized_loss(loss)
+    return autocast_loss(loss) if amp else loss
 
 
 def exact_score_metric(source: str, noise: dict[str, Any]):
@@ -253,9 +277,11 @@ def run(args: argparse.Namespace) -> int:
         return launch(args.nproc, ["train", *argv_without_nproc()], max_restarts=args.max_restarts)
     from scorelab.models import build_model
     from scorelab.runs import run_config_json
-    from scorelab.training import TrainConfig
+    from scorelab.training import TrainConfig, resolve_device
     from scorelab.training.distributed import cleanup, train_distributed
 
+    if args.threads is not None:
+        torch.set_num_threads(check_int(args.threads, "--threads"))
     check_writable(args.out)
     plan = plan_run(args)
     train_x, test_x = plan.pop("_tensors")
@@ -265,19 +291,25 @@ def run(args: argparse.Namespace) -> int:
         f"{plan['data']['n_test']} test, shape {tuple(plan['data']['shape'])}",
         file=sys.stderr,
     )
+    images = plan["data"]["kind"] == "images"
+    max_rule = "--sigma-max" if args.sigma_max else "largest pairwise distance, Song & Ermon 2020"
+    min_rule = "--sigma-min" if args.sigma_min else "one grey level" if images else "0.005·data std"
     print(
         f"noise levels: σ ∈ [{noise['sigma_min']:.4g}, {noise['sigma_max']:.4g}] "
-        "(σ_max = largest pairwise distance, Song & Ermon 2020; σ_min = 0.005·data std), "
-        "log-uniform, weight σ²",
+        f"(σ_max: {max_rule}; σ_min: {min_rule}), EDM log-normal law and weighting"
+        + (", dequantised pixels" if noise["dequantize"] else ""),
         file=sys.stderr,
     )
     config = TrainConfig.from_dict(plan["train"])
     torch.manual_seed(args.seed)  # the network's initial weights
     model = build_model(plan["model_spec"])
+    cuda = resolve_device(args.device).type == "cuda"
+    if cuda and images:
+        model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
     # Plain `train` in one process; under torchrun every rank runs this and rank 0 writes files.
     result = train_distributed(
         model,
-        make_loss(noise, plan["data"]["sigma_data"]),
+        make_loss(noise, plan["data"]["sigma_data"], amp=cuda and args.amp),
         train_x,
         config,
         run_dir=args.out,
