@@ -42,7 +42,13 @@ def _time(t: float | Tensor, name: str = "t") -> Tensor:
             out = torch.tensor(float(t), dtype=torch.float64)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be a number or a tensor; got {t!r}") from None
-    if not bool(torch.isfinite(out).all()) or bool((out < 0).any()):
+    if out.ndim == 0:
+        # One scalar (every sampler's time): a single read instead of four tensor reductions.
+        value = float(out)
+        bad = not math.isfinite(value) or value < 0
+    else:
+        bad = not bool(torch.isfinite(out).all()) or bool((out < 0).any())
+    if bad:
         raise ValueError(f"{name} must be finite and >= 0; got min {float(out.min()):.3g}")
     return out
 
@@ -58,6 +64,18 @@ def _batch_time(t: float | Tensor, x: Tensor, name: str = "t") -> Tensor:
             f"got shape {tuple(out.shape)}"
         )
     return out
+
+
+def _scalar_time(t: float | Tensor, x: Tensor, name: str = "t") -> Tensor | None:
+    """A time shared by the whole batch as a validated 0-d tensor in ``x``'s dtype and device.
+
+    Returns ``None`` for a per-example ``(B,)`` time. Every sampler passes a float, so the schedule
+    coefficients (g, α, σ̃) are then computed once on a scalar and broadcast, instead of over B
+    identical entries; validation is the same as ``_time``'s.
+    """
+    if isinstance(t, Tensor) and t.ndim != 0:
+        return None
+    return _time(t, name).to(device=x.device, dtype=x.dtype)
 
 
 def _check_horizon(T: float, eps: float) -> None:
@@ -162,10 +180,22 @@ class SDE:
         With ``probability_flow=True`` the g² term is halved: the probability-flow ODE (eq. 13).
         ``score`` is a VE-convention ``score(x, sigma)``; ∇log p_t comes from ``score_at_time``.
         """
-        t = _batch_time(t, x)
-        g2 = append_dims(self.diffusion(t).square(), x.ndim)
         weight = 0.5 if probability_flow else 1.0
-        return self.drift(x, t) - weight * g2 * score_at_time(score, self, x, t)
+        t_scalar = _scalar_time(t, x)
+        if t_scalar is None:  # per-example times
+            t = _batch_time(t, x)
+            g2 = append_dims(self.diffusion(t).square(), x.ndim)
+            return self.drift(x, t) - weight * g2 * score_at_time(score, self, x, t)
+        # One time for the batch: the scalars g², α_t, σ̃_t are computed once, the factor
+        # -w g² / α_t multiplies the VE score in one pass, and a zero drift (VE) adds nothing.
+        alpha = self.alpha(t_scalar)
+        sigma = self.noise_level(t_scalar).expand(x.shape[0])
+        factor = -(weight * self.diffusion(t_scalar).square()) / alpha
+        noise_term = score(x / alpha, sigma) * factor
+        if type(self).drift is SDE.drift:
+            a = self.drift_coef(t_scalar)
+            return noise_term if bool(a == 0) else a * x + noise_term
+        return self.drift(x, t_scalar) + noise_term
 
 
 def score_at_time(score: ScoreFn, sde: SDE, x: Tensor, t: float | Tensor) -> Tensor:
@@ -173,6 +203,10 @@ def score_at_time(score: ScoreFn, sde: SDE, x: Tensor, t: float | Tensor) -> Ten
 
     Since x_t = α_t (x_0 + σ̃_t z), p_t(x) = α_t^{-d} p_σ̃(x/α_t) (Karras et al. 2022, eq. 5).
     """
+    t_scalar = _scalar_time(t, x)
+    if t_scalar is not None:  # one time for the batch: scalar α_t, σ̃_t broadcast to (B,)
+        alpha = sde.alpha(t_scalar)
+        return score(x / alpha, sde.noise_level(t_scalar).expand(x.shape[0])) / alpha
     t = _batch_time(t, x)
     alpha = append_dims(sde.alpha(t), x.ndim)
     return score(x / alpha, sde.noise_level(t)) / alpha

@@ -81,22 +81,46 @@ def _check_x(x: Tensor, dim: int, name: str = "x") -> Tensor:
 def _gaussian_terms(
     x: Tensor, means: Tensor, eigvals: Tensor, eigvecs: Tensor, var: Tensor | None
 ) -> tuple[Tensor, Tensor]:
-    """Log-densities ``(B, K)`` and scores ``(B, K, D)`` of ``N(μ_k, Σ_k + var·I)`` at ``x``.
+    """Log-densities ``(K, B)`` and scores ``(K, D, B)`` of ``N(μ_k, Σ_k + var·I)`` at ``x``.
 
     ``means`` is ``(K, D)``, ``eigvals`` ``(K, D)`` and ``eigvecs`` ``(K, D, D)`` (columns are
-    eigenvectors, ``Σ_k = U_k diag(λ_k) U_kᵀ``), ``var`` ``(B,)`` or ``None`` for no added noise.
+    eigenvectors, ``Σ_k = U_k diag(λ_k) U_kᵀ``), ``var`` ``(B,)``, ``(1,)`` (one noise level for
+    the whole batch) or ``None`` for no added noise. Note the scores' batch-last layout.
+
+    Layout: the work runs on ``(K, D, B)`` tensors (components first, batch last), not
+    ``(B, K, D)``. With the small ``K`` and ``D`` of toy targets, torch is about 20× slower
+    reducing over a tiny trailing dimension than over a leading one, and an einsum over
+    ``(B, K, D)`` (or a matmul ``(K, B, D) @ (K, D, D)``) becomes products of thousands of tiny
+    matrices. With B last, ``U_kᵀ (x - μ_k)`` is one ``(D, D) @ (D, B)`` product per component and
+    every reduction (over D here, over K in ``mixture.py``) runs along a leading dimension.
+    Callers transpose to ``(B, ..., D)`` only at the end (reducing over a transposed view is slow
+    again).
     """
-    diff = x[:, None, :] - means  # (B, K, D)
-    y = torch.einsum(
-        "kdj,bkd->bkj", eigvecs, diff
-    )  # coordinates in each eigenbasis: U_kᵀ (x - μ_k)
-    lam = eigvals if var is None else eigvals + var[:, None, None]  # (K, D) or (B, K, D)
+    d = x.shape[1]
+    diff = x.T.contiguous()[None] - means[:, :, None]  # (K, D, B)
+    y = eigvecs.transpose(-2, -1) @ diff  # coordinates in each eigenbasis: U_kᵀ (x - μ_k)
+    if var is None:
+        lam = eigvals[:, :, None]  # (K, D, 1)
+    else:
+        lam = eigvals[:, :, None] + var  # (K, D, B), or (K, D, 1) for one shared level
     ratio = y / lam
-    quad = (y * ratio).sum(dim=-1)
-    log_det = torch.log(lam).sum(dim=-1)
-    log_n = -0.5 * (quad + log_det + x.shape[1] * _LOG_2PI)
-    score = -torch.einsum("kdj,bkj->bkd", eigvecs, ratio)  # -(Σ_k + var I)⁻¹ (x - μ_k)
+    quad = (y * ratio).sum(dim=1)  # (K, B)
+    log_det = torch.log(lam).sum(dim=1)  # (K, B) or (K, 1)
+    log_n = -0.5 * (quad + log_det + d * _LOG_2PI)
+    score = (-eigvecs) @ ratio  # -(Σ_k + var I)⁻¹ (x - μ_k), (K, D, B)
     return log_n, score
+
+
+def _noise_var(sigma: float | Tensor, x: Tensor) -> Tensor:
+    """The added variance ``σ²``: ``(B,)``, or ``(1,)`` when every example has the same ``σ``.
+
+    ``σ`` is validated by ``batch_sigma``; one shared level (every sampler's case) lets
+    ``_gaussian_terms`` take one log-determinant per component instead of B identical ones.
+    """
+    s = batch_sigma(sigma, x)
+    if s.shape[0] > 1 and (s.stride(0) == 0 or bool((s == s[0]).all())):
+        s = s[:1]
+    return s**2
 
 
 def _draw_device(generator: torch.Generator | None, device: torch.device | str | None):
@@ -168,9 +192,9 @@ class Gaussian:
 
     def _terms(self, x: Tensor, sigma: float | Tensor | None) -> tuple[Tensor, Tensor]:
         x = _check_x(x, self.dim)
-        var = None if sigma is None else batch_sigma(sigma, x) ** 2
+        var = None if sigma is None else _noise_var(sigma, x)
         log_n, score = _gaussian_terms(x, *self._params(x), var)
-        return log_n[:, 0], score[:, 0]
+        return log_n[0], score[0].T.contiguous()
 
     def sample(
         self,

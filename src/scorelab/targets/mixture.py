@@ -20,8 +20,9 @@ from scorelab.targets.gaussian import (
     _check_x,
     _draw_device,
     _gaussian_terms,
+    _noise_var,
 )
-from scorelab.utils import batch_sigma, check_int
+from scorelab.utils import check_int
 
 
 def _check_weights(weights: object, k: int) -> Tensor:
@@ -130,12 +131,16 @@ class GaussianMixture:
         return self._cache[key]
 
     def _terms(self, x: Tensor, sigma: float | Tensor | None) -> tuple[Tensor, Tensor]:
-        """``log w_k + log N_k(x)`` ``(B, K)`` and component scores ``(B, K, D)``."""
+        """``log w_k + log N_k(x)`` ``(K, B)`` and component scores ``(K, D, B)``.
+
+        Components come first (see ``_gaussian_terms``): reductions over K run along ``dim=0``,
+        and the public methods transpose to the documented ``(B, K, ...)`` shapes.
+        """
         x = _check_x(x, self.dim)
-        var = None if sigma is None else batch_sigma(sigma, x) ** 2
+        var = None if sigma is None else _noise_var(sigma, x)
         log_w, means, eigvals, eigvecs = self._params(x)
         log_n, scores = _gaussian_terms(x, means, eigvals, eigvecs, var)
-        return log_w + log_n, scores
+        return log_w[:, None] + log_n, scores
 
     # -- sampling --------------------------------------------------------------------------------
 
@@ -174,22 +179,22 @@ class GaussianMixture:
 
         ``sigma`` (``(B,)`` or float) adds Gaussian noise; ``None`` means the clean mixture.
         """
-        return self._terms(x, sigma)[0]
+        return self._terms(x, sigma)[0].T.contiguous()
 
     def component_scores(self, x: Tensor, sigma: float | Tensor | None = None) -> Tensor:
         """Per-component scores ``-(Σ_k + σ²I)⁻¹ (x - μ_k)``, shape ``(B, K, D)`` (seed 004).
 
         The mixture score is their average weighted by ``responsibilities(x, sigma)``.
         """
-        return self._terms(x, sigma)[1]
+        return self._terms(x, sigma)[1].permute(2, 0, 1).contiguous()
 
     def responsibilities(self, x: Tensor, sigma: float | Tensor | None = None) -> Tensor:
         """Posterior component probabilities ``p(k | x)`` (softmax of the component log-probs)."""
-        return torch.softmax(self.component_log_probs(x, sigma), dim=-1)
+        return torch.softmax(self._terms(x, sigma)[0], dim=0).T.contiguous()
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact ``log p(x) = logsumexp_k (log w_k + log N_k(x))``; ``(B, D) -> (B,)``."""
-        return torch.logsumexp(self._terms(x, None)[0], dim=-1)
+        return torch.logsumexp(self._terms(x, None)[0], dim=0)
 
     def score(self, x: Tensor) -> Tensor:
         """Exact ``∇ log p(x) = Σ_k p(k | x) ∇ log N_k(x)``; ``(B, D) -> (B, D)``."""
@@ -214,7 +219,7 @@ class GaussianMixture:
 
         ``x`` is ``(B, D)``; computed by log-sum-exp over components.
         """
-        return torch.logsumexp(self._terms(x, sigma)[0], dim=-1)
+        return torch.logsumexp(self._terms(x, sigma)[0], dim=0)
 
     def noised_score(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         """Exact ``∇ log p_σ(x)`` of ``p_σ = p ∗ N(0, σ²I)``, the ``ScoreFn`` of this target.
@@ -225,6 +230,6 @@ class GaussianMixture:
 
     def _score(self, x: Tensor, sigma: float | Tensor | None) -> Tensor:
         """Responsibility-weighted component scores; ``sigma=None`` for the clean mixture."""
-        log_probs, scores = self._terms(x, sigma)
-        resp = torch.softmax(log_probs, dim=-1)
-        return torch.einsum("bk,bkd->bd", resp, scores)
+        log_probs, scores = self._terms(x, sigma)  # (K, B), (K, D, B)
+        resp = torch.softmax(log_probs, dim=0)
+        return (resp[:, None] * scores).sum(dim=0).T.contiguous()
