@@ -102,6 +102,11 @@ def test_loss_draws_sigma_from_the_truncated_lognormal_law() -> None:
     assert abs(float(loss.mean()) - 1.0) < 4 * float(loss.std()) / math.sqrt(len(loss))
 
 
+def _relative_error(s: torch.Tensor, exact: torch.Tensor) -> float:
+    """sqrt(E‖s − s*‖² / E‖s*‖²) over the rows."""
+    return float(((s - exact).square().sum(1).mean() / exact.square().sum(1).mean()).sqrt())
+
+
 @pytest.fixture
 def one_thread():
     """Train on one thread: on a busy 2-core machine two threads mostly wait on each other."""
@@ -132,11 +137,9 @@ def test_short_default_training_learns_a_gaussian_score(one_thread) -> None:
             learned = as_score_fn(fit.model)(x, sigma).double()
             before = as_score_fn(untrained)(x, sigma).double()
 
-        def rel(s: torch.Tensor) -> float:
-            return float(((s - exact).square().sum(1).mean() / exact.square().sum(1).mean()).sqrt())
-
         # The untrained net (Gaussian score −x/(σ² + σ_data²)) is off by 0.26–1.0 here.
-        assert rel(learned) < min(0.15, rel(before) / 4), f"sigma={sigma}: {rel(learned):.3f}"
+        err, err_before = _relative_error(learned, exact), _relative_error(before, exact)
+        assert err < min(0.15, err_before / 4), f"sigma={sigma}: relative error {err:.3f}"
     assert fit.config.steps == 300 and fit.history[-1]["step"] == 300
     assert fit.stats.dim == 2
 
@@ -181,7 +184,9 @@ def test_data_stats_and_specs() -> None:
     data = _target().sample(3000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     st = data_stats(data)
     assert torch.allclose(st.mean_tensor(torch.float64), data.mean(0))
-    assert st.sigma_max == pytest.approx(float(torch.cdist(data[:2000], data[:2000]).max()), rel=0.2)
+    assert st.sigma_max == pytest.approx(
+        float(torch.cdist(data[:2000], data[:2000]).max()), rel=0.2
+    )
     assert DataStats.from_dict(st.to_dict()) == st
     spec = default_model_spec(2, st)
     assert spec["name"] == "score-mlp" and spec["kwargs"]["sigma_data"] == st.sigma_data

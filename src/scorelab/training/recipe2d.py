@@ -187,8 +187,12 @@ def _lognormal_sigmas(
     generator: torch.Generator | None,
 ) -> Tensor:
     """``(n,)`` draws of log σ ~ N(p_mean, p_std²) truncated to [σ_min, σ_max] (inverse CDF)."""
-    lo = torch.special.ndtr(torch.tensor((math.log(sigma_min) - p_mean) / p_std, dtype=torch.float64))
-    hi = torch.special.ndtr(torch.tensor((math.log(sigma_max) - p_mean) / p_std, dtype=torch.float64))
+    lo = torch.special.ndtr(
+        torch.tensor((math.log(sigma_min) - p_mean) / p_std, dtype=torch.float64)
+    )
+    hi = torch.special.ndtr(
+        torch.tensor((math.log(sigma_max) - p_mean) / p_std, dtype=torch.float64)
+    )
     u = torch.rand(n, generator=generator, device=like.device, dtype=torch.float64)
     q = torch.special.ndtri(lo.to(u.device) + (hi - lo).to(u.device) * u)
     sigma = (p_mean + p_std * q).exp().clamp(sigma_min, sigma_max)
@@ -397,7 +401,9 @@ class Fit2D:
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, **kw: Any) -> Tensor:
         """``n`` samples ``(n, *D)`` by :func:`default_sampler` (``kw`` are its options)."""
-        return default_sampler(self.score_fn(), n, data_stats=self.stats, generator=generator, **kw).samples
+        return default_sampler(
+            self.score_fn(), n, data_stats=self.stats, generator=generator, **kw
+        ).samples
 
 
 def fit_2d(
@@ -429,7 +435,9 @@ def fit_2d(
     loss_fn = default_loss_fn(stats)
     overrides = dict(config_overrides or {})
     if seconds is not None:
-        steps = _steps_for_seconds(spec, loss_fn, data, check_positive(seconds, "seconds"), overrides)
+        steps = _steps_for_seconds(
+            spec, loss_fn, data, check_positive(seconds, "seconds"), overrides
+        )
     config = default_train_config(
         steps=DEFAULT_STEPS if steps is None else steps, seed=seed, **overrides
     )
@@ -479,4 +487,3 @@ def _steps_for_seconds(
         timings.append(time.perf_counter() - start)
     per_step = sorted(timings[10:])[len(timings[10:]) // 2] * 1.1  # median, plus EMA/bookkeeping
     return max(10, int(seconds / per_step))
-

@@ -1,0 +1,509 @@
+"""Quality against training time of the default 2-D recipe and of the two seed 000 recipes.
+
+One run trains, side by side, on two moons (seed 000 data) and the swiss roll (seed 001 data):
+
+- ``default``: ``scorelab.training.recipe2d`` (ScoreMLP with EDM preconditioning, log-normal σ and
+  EDM weighting, EMA; Heun on the probability-flow ODE from a quasi-random moment-matched prior).
+  Each point of its curve is its own run with that many steps (the cosine schedule depends on
+  the step count), so a point is what a user asking for that budget gets.
+- ``seed000-dsm``: seed 000 task 2 — a ReLU MLP trained by DSM at the single σ = 0.1 (batch 128,
+  Adam 2e-3, ×0.95 per epoch), sampled by 1000 Langevin steps of η = 0.01 from U[-1, 1]².
+- ``seed000-ncsn``: seed 000 task 3 in 2-D — an MLP with one learned embedding per level,
+  10 geometric σ from 1 to 0.01, the seed's weighting σ²/σ_max², one random level per example
+  (batch 128, Adam 1e-3, ×0.95 per epoch), annealed Langevin with η_t = ε σ_t²/σ_max²
+  (ε = 0.05, 100 steps per level) from N(0, σ_max² I).
+  The seed recipes' curves are snapshots of one run (their schedules do not depend on its length).
+
+Quality is sliced-W2 (500 directions) between 5000 generated samples and 5000 fresh true samples,
+divided by the noise floor: the RMS sliced-W2 between independent pairs of true draws of 5000.
+The default's final figure is the mean over 3 training seeds. The default also trains on
+user-style ``.npy`` files read through ``scorelab.data.load_dataset``.
+
+Time: steps at a fixed model size are the reproducible measure; wall and CPU seconds are
+reported too (this machine is shared, so wall time is noisy; CPU seconds of a one-thread run
+are a close upper bound on the wall time of the same run on an idle core).
+
+Run: ``python benchmarks/bench_training.py`` (full, ~15 min on an idle 2-core machine) or
+``--quick`` (a smoke run of a few minutes). Writes ``benchmarks/results/training.json`` and
+``benchmarks/results/training.png`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, machine, save_results  # noqa: E402
+
+from scorelab.data import langevin_step_size, load_dataset, moons, swiss_roll  # noqa: E402
+from scorelab.losses import dsm_loss, multilevel_dsm_loss  # noqa: E402
+from scorelab.metrics import noise_floor, sliced_wasserstein  # noqa: E402
+from scorelab.models import IndexConditioned, as_score_fn  # noqa: E402
+from scorelab.samplers.langevin import annealed_langevin, langevin  # noqa: E402
+from scorelab.samplers.ode import dpmpp_2m_sde, edm_stochastic, moment_matched_prior  # noqa: E402
+from scorelab.sde import geometric_sigmas, karras_sigmas  # noqa: E402
+from scorelab.training import TrainConfig, train  # noqa: E402
+from scorelab.training.recipe2d import DEFAULT_STEPS, default_sampler, fit_2d  # noqa: E402
+
+N = 5000  # points in the training set, in each generated set and in each reference set
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: the two toy sets and two user-style files
+# ---------------------------------------------------------------------------------------------
+
+
+def _sklearn_points(kind: str, n: int, generator: torch.Generator) -> Tensor:
+    """User-style point sets: concentric circles (×10, shifted) and an S-curve, float32 (n, 2)."""
+    from sklearn.datasets import make_circles, make_s_curve
+
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    if kind == "circles":
+        x, _ = make_circles(n_samples=n, noise=0.05, factor=0.5, random_state=seed)
+        x = 10.0 * x + np.array([30.0, -5.0])  # far from the unit scale, to test scale-freeness
+    else:
+        x, _ = make_s_curve(n_samples=n, noise=0.05, random_state=seed)
+        x = x[:, [0, 2]]
+    return torch.from_numpy(x.astype(np.float32))
+
+
+def true_sampler(name: str) -> Callable[[int, torch.Generator], Tensor]:
+    """``sample(n, generator)`` of the true law of a data set."""
+    if name == "moons":
+        return lambda n, g: moons(n, generator=g)
+    if name == "swiss-roll":
+        return lambda n, g: swiss_roll(n, generator=g)
+    return functools.partial(_sklearn_points, name)
+
+
+def moons_iid(n: int, generator: torch.Generator) -> Tensor:
+    """Independent draws of the law of ``make_moons(noise=0.1)``: a fair coin picks the moon, the
+    angle is U[0, π], plus N(0, 0.1²) noise. ``make_moons`` itself places exactly n/2 points on
+    each moon at evenly spaced angles (a stratified set), so two of its draws are closer to each
+    other than independent samples can be to either: this gives the ratio an ideal sampler of
+    independent points would score against the floor."""
+    t = math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+    inner = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5
+    outer_pts = torch.stack([t.cos(), t.sin()], 1)
+    inner_pts = torch.stack([1 - t.cos(), 0.5 - t.sin()], 1)
+    x = torch.where(inner[:, None], inner_pts, outer_pts)
+    return (x + 0.1 * torch.randn(n, 2, generator=generator, dtype=torch.float64)).float()
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality
+# ---------------------------------------------------------------------------------------------
+
+
+class Judge:
+    """Sliced-W2 of generated sets against fresh true sets, divided by the noise floor."""
+
+    def __init__(self, name: str, floor_repeats: int) -> None:
+        self.name = name
+        self.sample_true = true_sampler(name)
+        self.floor = noise_floor(
+            self.sample_true, N, distance="sliced_w2", repeats=floor_repeats, seed=12345
+        )
+        self.calls = 0
+
+    def ratio(self, samples: Tensor) -> float:
+        """SW2(samples, a fresh true set of N) / floor; each call uses a new reference set."""
+        self.calls += 1
+        ref = self.sample_true(N, torch.Generator().manual_seed(10_000 + self.calls))
+        if not bool(torch.isfinite(samples).all()):
+            return math.inf
+        return sliced_wasserstein(samples, ref) / self.floor.rms
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed 000 recipes
+# ---------------------------------------------------------------------------------------------
+
+
+class StudentMLP(nn.Module):
+    """Seed 000 task 2: "a sequence of Linear layers with activations", score of x alone."""
+
+    def __init__(self, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, 2),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+        return self.net(x)
+
+
+class StudentNCSN(nn.Module):
+    """Seed 000 task 3 in 2-D: ReLU MLP whose hidden layers add a learned per-level embedding."""
+
+    def __init__(self, n_levels: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.num_embeddings = n_levels
+        self.inp = nn.Linear(2, hidden)
+        self.hid = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, 2)
+        self.emb1 = nn.Embedding(n_levels, hidden)
+        self.emb2 = nn.Embedding(n_levels, hidden)
+
+    def forward(self, x: Tensor, level: Tensor) -> Tensor:
+        h = torch.relu(self.inp(x) + self.emb1(level))
+        h = torch.relu(self.hid(h) + self.emb2(level))
+        return self.out(h)
+
+
+def _seed_dsm_loss(model: nn.Module, x0: Tensor, generator: torch.Generator) -> Tensor:
+    return dsm_loss(model, x0, 0.1, generator, conditional=False)
+
+
+def _seed_ncsn_loss(
+    model: nn.Module, x0: Tensor, generator: torch.Generator, *, sigmas: Tensor
+) -> Tensor:
+    return multilevel_dsm_loss(model, x0, sigmas, weighting="seed000", generator=generator)
+
+
+def _student_config(epochs: int, lr: float, seed: int) -> TrainConfig:
+    """Adam, batch 128, StepLR ×0.95 per epoch, no EMA, no clipping: the seed's notebook loop."""
+    per_epoch = math.ceil(N / 128)
+    return TrainConfig(
+        steps=epochs * per_epoch, batch_size=128, lr=lr, lr_schedule="step",
+        lr_step_every=per_epoch, lr_gamma=0.95, grad_clip=None, ema_decay=None,
+        log_every=per_epoch, eval_every=epochs * per_epoch, seed=seed, device="cpu",
+    )  # fmt: skip
+
+
+def _train_with_snapshots(
+    model: nn.Module, loss_fn, data: Tensor, config: TrainConfig, n_points: int
+) -> list[dict]:
+    """Train once; copy the weights, step and time at ``n_points`` evenly spaced steps."""
+    marks = {max(1, round(config.steps * (k + 1) / n_points)) for k in range(n_points)}
+    snaps: list[dict] = []
+    start, cpu0 = time.perf_counter(), time.process_time()
+
+    def callback(info: dict) -> None:
+        if info["step"] in marks:
+            snaps.append({
+                "step": info["step"],
+                "train_s": time.perf_counter() - start,
+                "cpu_s": time.process_time() - cpu0,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            })  # fmt: skip
+
+    train(model, loss_fn, data, config, progress=False, callback=callback)
+    return snaps
+
+
+def seed_dsm_curve(data: Tensor, judge: Judge, seed: int, epochs: int, n_points: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = StudentMLP()
+    config = _student_config(epochs, 2e-3, seed)
+    points = []
+    for snap in _train_with_snapshots(model, _seed_dsm_loss, data, config, n_points):
+        model.load_state_dict(snap.pop("state"))
+        model.eval()
+        x = 2.0 * torch.rand(N, 2, generator=gen) - 1.0  # U[-1, 1]²
+        with torch.no_grad():
+            res = langevin(
+                lambda y: model(y), x, step_size=0.01, n_steps=1000, parametrization="eta",
+                generator=gen,
+            )  # fmt: skip
+        points.append({**snap, "ratio": judge.ratio(res.samples), "evals": res.n_evals})
+        model.train()
+    return {"points": points, "settings": {"sigma": 0.1, "eta": 0.01, "langevin_steps": 1000,
+            **config.to_dict()}}  # fmt: skip
+
+
+def seed_ncsn_curve(data: Tensor, judge: Judge, seed: int, epochs: int, n_points: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    sigmas = geometric_sigmas(1.0, 0.01, 10, dtype=torch.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = IndexConditioned(StudentNCSN(10), sigmas)
+    config = _student_config(epochs, 1e-3, seed)
+    loss = functools.partial(_seed_ncsn_loss, sigmas=sigmas)
+    points = []
+    for snap in _train_with_snapshots(model, loss, data, config, n_points):
+        model.load_state_dict(snap.pop("state"))
+        model.eval()
+        x = float(sigmas[0]) * torch.randn(N, 2, generator=gen)
+        res = annealed_langevin(
+            as_score_fn(model), x, sigmas, n_steps_each=100, eps=0.05, step_rule="seed",
+            final_denoise=False, generator=gen,
+        )  # fmt: skip
+        points.append({**snap, "ratio": judge.ratio(res.samples), "evals": res.n_evals})
+        model.train()
+    settings = {"sigmas": sigmas.tolist(), "weighting": "seed000", "eps": 0.05,
+                "n_steps_each": 100, **config.to_dict()}  # fmt: skip
+    return {"points": points, "settings": settings}
+
+
+# ---------------------------------------------------------------------------------------------
+# The default recipe
+# ---------------------------------------------------------------------------------------------
+
+
+def default_point(data: Tensor, judge: Judge, seed: int, steps: int, draws: int) -> dict:
+    """Train the default recipe for ``steps``; quality with the default (quasi-random) sampler
+    and with independent prior draws, each averaged over ``draws`` sample sets."""
+    fit = fit_2d(data, steps=steps, seed=seed)
+    score = fit.score_fn()
+    ratios: dict[bool, list[float]] = {True: [], False: []}
+    for k in range(draws):
+        for quasi in (True, False):
+            gen = torch.Generator().manual_seed(1000 * seed + k)
+            with torch.no_grad():
+                res = default_sampler(
+                    score, N, data_stats=fit.stats, generator=gen, quasi_random=quasi
+                )
+            ratios[quasi].append(judge.ratio(res.samples))
+    return {
+        "step": steps,
+        "seed": seed,
+        "train_s": fit.train_seconds,
+        "cpu_s": fit.cpu_seconds,
+        "ratio": _mean(ratios[True]),
+        "ratio_iid_prior": _mean(ratios[False]),
+        "ratio_draws": ratios[True],
+        "ratio_iid_prior_draws": ratios[False],
+        "evals": res.n_evals,
+        "_fit": fit,
+    }
+
+
+def sampler_comparison(fit, judge: Judge, draws: int) -> dict[str, dict]:
+    """The candidate samplers on one trained default model (same score, same data stats), each
+    averaged over ``draws`` sample sets. Ladders end at 0.005 σ_data like the default's."""
+    st, score = fit.stats, fit.score_fn()
+    mean, cov = st.mean_tensor(), st.cov_tensor()
+    s_min, s_max = 0.005 * st.sigma_data, st.sigma_max
+    ald_sigmas = geometric_sigmas(s_max, s_min, 20)
+    ald_eps = langevin_step_size(ald_sigmas, 10)  # Song & Ermon (2020), technique 4
+
+    def prior(gen: torch.Generator) -> Tensor:
+        return moment_matched_prior(mean, cov, s_max, N, generator=gen)
+
+    runs = {
+        "heun-ode, quasi-random prior (default)": lambda g: default_sampler(
+            score, N, data_stats=st, generator=g),
+        "heun-ode, independent prior": lambda g: default_sampler(
+            score, N, data_stats=st, generator=g, quasi_random=False),
+        "edm-stochastic churn 10": lambda g: edm_stochastic(
+            score, prior(g), karras_sigmas(50, s_min, s_max), s_churn=10.0, generator=g),
+        "dpmpp-2m-sde (eta 1)": lambda g: dpmpp_2m_sde(
+            score, prior(g), karras_sigmas(100, s_min, s_max), generator=g),
+        "annealed-langevin + denoise": lambda g: annealed_langevin(
+            score, prior(g), ald_sigmas, n_steps_each=10, eps=ald_eps, step_rule="paper",
+            generator=g),
+    }  # fmt: skip
+    out = {}
+    for name, run in runs.items():
+        ratios = []
+        for k in range(draws):
+            with torch.no_grad():
+                res = run(torch.Generator().manual_seed(500 + k))
+            ratios.append(judge.ratio(res.samples))
+        out[name] = {"ratio": _mean(ratios), "ratios": ratios, "evals": res.n_evals}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def run_dataset(name: str, data: Tensor, args: argparse.Namespace, judge: Judge) -> dict:
+    steps = args.steps
+    budgets = sorted({max(20, round(steps * f)) for f in args.fractions})
+    print(f"\n== {name}: floor {judge.floor.rms:.4g} (sd {judge.floor.std:.2g})", flush=True)
+    curve = []
+    for b in budgets:
+        point = default_point(data, judge, 0, b, args.draws)
+        curve.append(point)
+        print(f"  default  {b:5d} steps  {point['train_s']:6.1f}s  ratio {point['ratio']:.2f} "
+              f"(independent prior {point['ratio_iid_prior']:.2f})", flush=True)  # fmt: skip
+    finals = [curve[-1]]
+    for seed in range(1, args.seeds):
+        point = default_point(data, judge, seed, steps, args.draws)
+        finals.append(point)
+        print(f"  default  seed {seed}  {point['train_s']:6.1f}s  ratio {point['ratio']:.2f}",
+              flush=True)  # fmt: skip
+    samplers = sampler_comparison(curve[-1]["_fit"], judge, args.draws) if args.samplers else {}
+    for key, val in samplers.items():
+        print(f"  sampler {key}: ratio {val['ratio']:.2f} ({val['evals']} evals)", flush=True)
+    seeds = {}
+    if args.seed_recipes:
+        seeds["seed000-dsm"] = seed_dsm_curve(data, judge, 0, args.dsm_epochs, args.points)
+        seeds["seed000-ncsn"] = seed_ncsn_curve(data, judge, 0, args.ncsn_epochs, args.points)
+        for key, val in seeds.items():
+            last = val["points"][-1]
+            print(f"  {key}: {last['step']} steps {last['train_s']:.1f}s ratio "
+                  f"{last['ratio']:.2f}", flush=True)  # fmt: skip
+    for p in curve + finals:
+        p.pop("_fit", None)
+    return {
+        "floor": {"rms": judge.floor.rms, "mean": judge.floor.mean, "std": judge.floor.std,
+                  "values": list(judge.floor.values)},
+        "default": {"curve": curve, "final": finals,
+                    "final_ratio_mean": _mean([p["ratio"] for p in finals]),
+                    "final_ratio_iid_prior_mean": _mean([p["ratio_iid_prior"] for p in finals])},
+        "samplers": samplers,
+        **seeds,
+    }  # fmt: skip
+
+
+def iid_reference(judge: Judge, repeats: int) -> float:
+    """Ratio scored by independent draws of the exact law of make_moons (see ``moons_iid``)."""
+    gen = torch.Generator().manual_seed(4242)
+    return _mean([judge.ratio(moons_iid(N, gen)) for _ in range(repeats)])
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scorelab.utils import atomic_writer
+
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        res = results[name]
+        curve = res["default"]["curve"]
+        ax.plot([p["cpu_s"] for p in curve], [p["ratio"] for p in curve], "o-",
+                label="default (recipe2d)")  # fmt: skip
+        ax.plot([p["cpu_s"] for p in curve], [p["ratio_iid_prior"] for p in curve], "o:",
+                label="default, independent prior")  # fmt: skip
+        for key, style in (("seed000-dsm", "s--"), ("seed000-ncsn", "^--")):
+            if key in res:
+                pts = res[key]["points"]
+                ax.plot([p["cpu_s"] for p in pts], [p["ratio"] for p in pts], style, label=key)
+        ax.axhline(1.5, color="k", lw=0.8, ls="--", label="1.5 × floor")
+        ax.axhline(1.0, color="gray", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training CPU seconds (one thread)")
+        ax.set_ylabel("sliced-W2 / noise floor")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_writer(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def table(results: dict, steps: int) -> str:
+    lines = [
+        "| data | recipe | steps | train s (wall) | CPU s | evals | SW2 / floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, res in results.items():
+        for p in res["default"]["final"]:
+            lines.append(
+                f"| {name} | default seed {p['seed']} | {p['step']} | {p['train_s']:.1f} | "
+                f"{p['cpu_s']:.1f} | {p['evals']} | {p['ratio']:.2f} "
+                f"(indep. prior {p['ratio_iid_prior']:.2f}) |"
+            )
+        d = res["default"]
+        mean, mean_iid = d["final_ratio_mean"], d["final_ratio_iid_prior_mean"]
+        lines.append(
+            f"| {name} | **default, mean of {len(d['final'])} seeds** | {steps} | | | | "
+            f"**{mean:.2f}** (indep. prior {mean_iid:.2f}) |"
+        )
+        for key in ("seed000-dsm", "seed000-ncsn"):
+            if key in res:
+                p = res[key]["points"][-1]
+                lines.append(
+                    f"| {name} | {key} | {p['step']} | {p['train_s']:.1f} | {p['cpu_s']:.1f} | "
+                    f"{p['evals']} | {p['ratio']:.2f} |"
+                )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few steps, 1 seed")
+    parser.add_argument("--steps", type=int, default=None, help=f"default {DEFAULT_STEPS}")
+    parser.add_argument("--seeds", type=int, default=None, help="default-recipe seeds (3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--data", nargs="+", default=["moons", "swiss-roll"])
+    parser.add_argument("--user-files", nargs="*", default=None,
+                        help="user-style sets saved to .npy and trained from the file "
+                        "(circles, s-curve; default both, none in --quick)")  # fmt: skip
+    parser.add_argument("--no-seed-recipes", dest="seed_recipes", action="store_false")
+    parser.add_argument("--no-samplers", dest="samplers", action="store_false")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    quick = args.quick
+    args.steps = args.steps or (300 if quick else DEFAULT_STEPS)
+    args.seeds = args.seeds or (1 if quick else 3)
+    args.fractions = (0.5, 1.0) if quick else (0.125, 0.25, 0.5, 1.0)
+    args.points = 2 if quick else 4
+    args.draws = 1 if quick else 3  # sample sets per trained model
+    args.dsm_epochs = 5 if quick else 60
+    args.ncsn_epochs = 3 if quick else 30
+    floor_repeats = 3 if quick else 16
+    if args.user_files is None:
+        args.user_files = [] if quick else ["circles", "s-curve"]
+    print(f"machine: {machine()}", flush=True)
+
+    results: dict[str, dict] = {}
+    notes: dict[str, float] = {}
+    wall0 = time.perf_counter()
+    for name in args.data:
+        judge = Judge(name, floor_repeats)
+        data = load_dataset(name, n=N, seed=0)
+        results[name] = run_dataset(name, data, args, judge)
+        if name == "moons":
+            notes["moons_iid_exact_law_ratio"] = iid_reference(judge, floor_repeats)
+            print(f"  independent draws of the exact moons law: ratio "
+                  f"{notes['moons_iid_exact_law_ratio']:.2f}", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.user_files:
+            path = Path(tmp) / f"{kind}.npy"
+            np.save(path, true_sampler(kind)(N, torch.Generator().manual_seed(0)).numpy())
+            data = load_dataset(path)  # the user's path: all rows of the file
+            user_args = argparse.Namespace(**{**vars(args), "seed_recipes": False,
+                                              "samplers": False, "fractions": (1.0,)})  # fmt: skip
+            results[f"file:{kind}"] = run_dataset(f"file:{kind}", data, user_args,
+                                                  Judge(kind, floor_repeats))  # fmt: skip
+
+    md = table(results, args.steps)
+    print("\n" + md)
+    save_results(
+        "training",
+        {
+            "quick": quick,
+            "steps": args.steps,
+            "threads": args.threads,
+            "n": N,
+            "notes": notes,
+            "total_wall_s": time.perf_counter() - wall0,
+            "results": results,
+            "table": md,
+        },
+    )
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot(results, RESULTS_DIR / "training.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
