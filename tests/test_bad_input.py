@@ -15,7 +15,7 @@ Other outcomes are "unclear" (right exit/type, message misses the argument or th
 "traceback" (any other exception) and "silent" (no error: the bad value was accepted, NaN was
 returned or training would have started). ``benchmarks/bench_faults.py`` counts them over many
 more examples per kind. Cases known to fail carry the id of the proposed fix
-(``/tmp/robustness_fixes.md``) and are strict xfails.
+(``docs/robustness-fixes.md``) and are strict xfails.
 """
 
 from __future__ import annotations
@@ -1000,7 +1000,7 @@ def params(cases: list[Case]) -> list:
     return out
 
 
-FIXES_FILE = "/tmp/robustness_fixes.md"
+FIXES_FILE = "docs/robustness-fixes.md"
 # No shrinking: a failing case is reported as drawn (shrinking can take hundreds of calls).
 FAST = dict(
     deadline=None,

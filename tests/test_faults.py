@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="kills need os.f
 CLEANED_TEMPS = (".checkpoint*.pt", ".metrics.csv.*.tmp")
 #: Temp file of an interrupted config.json write (not removed yet: fix F6).
 CONFIG_TEMP = ".config.*.json"
-FIXES = "/tmp/robustness_fixes.md"
+FIXES = "docs/robustness-fixes.md"
 
 
 def train_argv(out: Path, steps: int, checkpoint_every: int, *extra: str) -> list[str]:
