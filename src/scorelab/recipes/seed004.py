@@ -109,16 +109,17 @@ def _sample(
     sde: VESDELambda,
     ctx: RecipeContext,
     stream: int,
+    n_steps: int,
 ) -> tuple[dict[str, Tensor], dict[str, int]]:
     """Samples of the reverse SDE (Euler–Maruyama) and the probability-flow ODE (dopri5).
 
     Both start from the seed's prior draw ``x_T`` ~ N(0, σ_1² I), stop at ``T_EPS`` and end with
-    a Tweedie step; the SDE draws its noise from ``stream``. The ODE is also run from
-    ``x_T_matched`` ~ N(mean, cov + σ_1² I), the Gaussian with p_1's mean and covariance: a
-    deterministic sampler carries the error of its starting law to the end, the SDE forgets it.
+    a Tweedie step; the SDE makes ``n_steps`` steps with noise from ``stream``. The ODE is also
+    run from ``x_T_matched`` ~ N(mean, cov + σ_1² I), the Gaussian with p_1's mean and
+    covariance: a deterministic sampler carries much more of its starting error to the end.
     """
     sde_res = reverse_sde(
-        score, x_T, sde, n_steps=ctx.pick(500, 200), t_end=T_EPS, generator=ctx.generator(stream)
+        score, x_T, sde, n_steps=n_steps, t_end=T_EPS, generator=ctx.generator(stream)
     )
     samples, evals = {"sde": sde_res.samples}, {"sde": sde_res.n_evals}
     for key, start in (("ode", x_T), ("ode_matched_prior", x_T_matched)):
@@ -315,7 +316,8 @@ def run_mixture(ctx: RecipeContext) -> None:
     _diffused_panels(target, sde, ctx)
 
     x_T, x_matched = _priors(sde, target.mean(), target.covariance(), n, ctx, stream=2)
-    samples, evals = _sample(target.noised_score, x_T, x_matched, sde, ctx, stream=4)
+    n_steps = ctx.pick(500, 200)
+    samples, evals = _sample(target.noised_score, x_T, x_matched, sde, ctx, 4, n_steps)
     kde_compare(
         {
             "reverse SDE, exact score": samples["sde"],
@@ -354,7 +356,8 @@ def run_mixture(ctx: RecipeContext) -> None:
     )
     ctx.note(
         "exact_sampling_kde.png: density contours (same probability masses) of samples from the "
-        "reverse SDE (Euler–Maruyama) and the probability-flow ODE (dopri5), both with the exact "
+        f"reverse SDE (Euler–Maruyama, {n_steps} steps) and the probability-flow ODE (dopri5), "
+        "both with the exact "
         "score of p_t and started from the same prior draw, against fresh true samples and the "
         "exact density (dashed). exact_sde / exact_ode give the sliced-W2 distance with its noise "
         "floor; a ratio near 1 means indistinguishable from true samples at this sample size."
@@ -462,9 +465,10 @@ def run_learned(ctx: RecipeContext) -> None:
     # The moment-matched prior uses the training data's mean and covariance, as it would without
     # an exact target.
     x_T, x_matched = _priors(sde, x_train.mean(0), torch.cov(x_train.T), n, ctx, stream=5)
-    exact, _ = _sample(target.noised_score, x_T, x_matched, sde, ctx, stream=7)
+    n_steps = ctx.pick(200, 100)  # the seed's 200 Euler–Maruyama steps
+    exact, _ = _sample(target.noised_score, x_T, x_matched, sde, ctx, 7, n_steps)
     # Same prior draws and same noise stream: learned and exact differ only by the score.
-    learned, evals = _sample(model, x_T.float(), x_matched.float(), sde, ctx, stream=7)
+    learned, evals = _sample(model, x_T.float(), x_matched.float(), sde, ctx, 7, n_steps)
     true_x = target.sample(n, ctx.generator(8), dtype=torch.float64)
     for kind in ("sde", "ode"):
         label = "reverse SDE" if kind == "sde" else "probability-flow ODE"
@@ -506,7 +510,8 @@ def run_learned(ctx: RecipeContext) -> None:
     )
     ctx.note(
         "learned_sde_kde.png and learned_ode_kde.png: samples of the reverse SDE "
-        "(Euler–Maruyama) and of the probability-flow ODE (dopri5) with the learned and with the "
+        f"(Euler–Maruyama, {n_steps} steps as in the seed) and of the probability-flow ODE "
+        "(dopri5) with the learned and with the "
         "exact score, from the same prior draw (and the same noise for the SDE), against true "
         "samples and the exact density (dashed). The exact_* / learned_* entries give each "
         "distance with its noise floor; the gap between learned and exact is the cost of the "
@@ -573,6 +578,6 @@ RECIPES = [
         "full-batch epochs with the error against the exact score tracked on train and test "
         "points; reverse-SDE and probability-flow samples with the learned vs the exact score.",
         run=run_learned,
-        minutes=1.0,
+        minutes=2.0,
     ),
 ]
