@@ -6,8 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_OUT ?= runs/demo
-# Keep BLAS threads to the two cores these machines have.
-export OMP_NUM_THREADS ?= 2
+# One torch thread: on 2 shared cores, 2 threads per process made small networks many times slower.
+export OMP_NUM_THREADS ?= 1
 export MPLBACKEND := Agg
 
 .PHONY: setup demo test bench lint clean

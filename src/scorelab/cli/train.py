@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from scorelab.training.recipe2d import DEFAULT_STEPS
 from scorelab.utils import check_int
 
 DESCRIPTION = """Train a noise-conditional score network s(x, σ) ≈ ∇ log p_σ(x) by denoising score
@@ -56,7 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
-    p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay (0: off)")
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        default=None,
+        help="EMA decay (default 0.995 for points, 0.999 for images; 0: off)",
+    )
     p.add_argument("--model", default=None, help="network: score-mlp (points), small-unet (images)")
     p.add_argument("--hidden", type=int, default=None, help="score-mlp width / small-unet base")
     p.add_argument("--depth", type=int, default=None, help="score-mlp residual blocks")
@@ -129,8 +135,8 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
     sigma_max, sigma_min = _noise_range(train_x, args, sigma_data, images)
     spec = _model_spec(args, train_x, sigma_data, images)
     defaults = {
-        "steps": 6000 if images else 8000,
-        "batch_size": 128 if images else 1024,
+        "steps": 6000 if images else DEFAULT_STEPS,
+        "batch_size": 128 if images else 512,
         "lr": 1e-3 if images else 2e-3,
     }
     train_config = {
@@ -142,7 +148,9 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
         "lr_schedule": args.lr_schedule,
         "warmup_steps": args.warmup_steps,
         "grad_clip": args.grad_clip or None,
-        "ema_decay": args.ema_decay or None,
+        "ema_decay": (0.999 if images else 0.995)
+        if args.ema_decay is None
+        else (args.ema_decay or None),
         "checkpoint_every": args.checkpoint_every,
         "log_every": args.log_every,
         "eval_every": args.eval_every,
