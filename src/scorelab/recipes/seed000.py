@@ -392,7 +392,7 @@ RECIPES = [
         "DenoisingScoreMatcher), train/test losses, Langevin samples from U[-1, 1] against the "
         "data and sliced-W2 distances against the noise floor.",
         run=run_moons,
-        minutes=1.0,
+        minutes=1.5,
     ),
     ncsn_recipe(DIGITS),
 ]
