@@ -43,24 +43,27 @@ FIGURES = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(FIGURES))
-def fast_run(request, tmp_path_factory):
-    """Each recipe run once in fast mode: (name, output folder, report path, numbers)."""
-    name = request.param
-    out = tmp_path_factory.mktemp(name)
-    report = run_recipe(get_recipe(name), out, fast=True, seed=0)
-    body = json.loads((out / "numbers.json").read_text())
-    assert body["config"] == {
-        "recipe": name,
-        "seed": 0,
-        "fast": True,
-        "scorelab_version": body["config"]["scorelab_version"],
-    }
-    return name, out, report, body["numbers"]
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory):
+    """``fast_run(name)``: the recipe run once in fast mode (cached for the module) as
+    ``(output folder, report path, numbers)``."""
+    runs = {}
+
+    def run(name: str):
+        if name not in runs:
+            out = tmp_path_factory.mktemp(name)
+            report = run_recipe(get_recipe(name), out, fast=True, seed=0)
+            body = json.loads((out / "numbers.json").read_text())
+            assert body["config"]["recipe"] == name and body["config"]["fast"] is True
+            runs[name] = (out, report, body["numbers"])
+        return runs[name]
+
+    return run
 
 
-def test_report_embeds_every_figure(fast_run):
-    name, out, report, _ = fast_run
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_report_embeds_every_figure(fast_run, name):
+    out, report, numbers = fast_run(name)
     page = report.read_text(encoding="utf-8")
     for figure in FIGURES[name]:
         path = out / figure
@@ -73,24 +76,13 @@ def test_report_embeds_every_figure(fast_run):
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         assert f"alt='{figure}' src='data:image/{kind.lower()};base64,{data}'" in page
     assert f"scorelab run {name}" in page
+    assert page.count("<p>") >= 3  # the description and at least two notes
+    assert numbers["seconds"] > 0
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_every_recipe_explains_itself(fast_run):
-    _, _, report, numbers = fast_run
-    assert numbers["seconds"] > 0
-    page = report.read_text(encoding="utf-8")
-    assert page.count("<p>") >= 3  # the description and at least two notes
-
-
-def _numbers(fast_run, name):
-    if fast_run[0] != name:
-        pytest.skip(f"checks for {name}")
-    return fast_run[3]
-
-
 def test_langevin_matches_the_gaussian(fast_run):
-    numbers = _numbers(fast_run, "seed001-langevin")
+    numbers = fast_run("seed001-langevin")[2]
     sigma = np.array([[1.0, -0.7], [-0.7, 1.0]])
     assert np.allclose(numbers["true_cov"], sigma)
     # 1000 chains: an entry's standard error is <= 0.045, so 0.15 is more than 3 of them.
@@ -112,7 +104,7 @@ def test_ula_covariance_is_the_chains_fixed_point():
 
 
 def test_swiss_roll_trail_and_field(fast_run):
-    numbers = _numbers(fast_run, "seed001-swiss-roll")
+    numbers = fast_run("seed001-swiss-roll")[2]
     trail = np.array(numbers["trail"])
     assert trail.shape == (21, 2)
     assert np.allclose(trail[0], [1.5, 1.5])
@@ -125,7 +117,7 @@ def test_swiss_roll_trail_and_field(fast_run):
 
 
 def test_low_density_mode_shares(fast_run):
-    numbers = _numbers(fast_run, "seed002-low-density")
+    numbers = fast_run("seed002-low-density")[2]
     assert numbers["true_weights"] == [0.2, 0.8]
     # Plain Langevin keeps the shares of its uniform start (about 1/2 each side of the diagonal).
     assert abs(numbers["mode_weights_plain_exact"][0] - 0.5) < 0.12
@@ -145,7 +137,7 @@ def test_two_mode_mixture_is_the_papers():
 
 
 def test_mixture_1d_recipe_numbers(fast_run):
-    numbers = _numbers(fast_run, "seed003-mixture-1d")
+    numbers = fast_run("seed003-mixture-1d")[2]
     # p_σmin is within L1 0.005 of p, so recovering p_σmin recovers p.
     assert numbers["l1_p_sigma_min_vs_p"] < 0.005
     # Exact draws: within 4 binomial standard errors of the true share 0.10122.
