@@ -44,6 +44,7 @@ __all__ = [
     "default_model_spec",
     "default_sampler",
     "default_train_config",
+    "centered_score",
     "fit_2d",
     "noise_conditional_loss",
     "quasi_random_prior",
@@ -379,10 +380,24 @@ def default_sampler(
 # ---------------------------------------------------------------------------------------------
 
 
+def centered_score(model: nn.Module, shift: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
+    """``score(x, σ) = model(x − shift, σ)``: the score, in the data's own coordinates, of a
+    network trained on the centred points ``x0 − shift`` (``shift`` ``(*D)``, the data mean).
+
+    ``ScoreMLP``'s preconditioning (Karras et al. 2022) assumes data centred at 0: its skip term
+    is the score of N(0, σ_data² + σ²) and its input is scaled, not shifted. Far from the origin
+    (a point file with mean 30 σ_data) it then fails; centring costs nothing and fixes that.
+    Bind ``model`` and ``shift`` with ``functools.partial`` to get a ``ScoreFn``.
+    """
+    return model(x - shift.to(device=x.device, dtype=x.dtype), sigma)
+
+
 @dataclass
 class Fit2D:
-    """What :func:`fit_2d` returns: the network to sample with (the EMA copy), the raw trained
-    network, its spec, the data statistics, the settings, the metric rows and the time spent."""
+    """What :func:`fit_2d` returns: the network to sample with (the EMA copy) and the raw trained
+    network, both trained on the centred points ``data − stats.mean`` (use :meth:`score_fn`
+    for the score in the data's coordinates), the network spec, the data statistics, the
+    settings, the metric rows and the time spent."""
 
     model: nn.Module
     raw_model: nn.Module
@@ -393,17 +408,15 @@ class Fit2D:
     train_seconds: float  #: wall-clock seconds inside ``train``
     cpu_seconds: float  #: CPU seconds of this process inside ``train`` (all threads)
 
-    def score_fn(self) -> ScoreFn:
-        """The trained score ``score(x, sigma)`` (EMA network)."""
-        from scorelab.models import as_score_fn
-
-        return as_score_fn(self.model)
+    def score_fn(self, *, ema: bool = True) -> ScoreFn:
+        """The learned score ``score(x, sigma) -> (B, *D)`` in the data's coordinates."""
+        net = self.model if ema else self.raw_model
+        return functools.partial(centered_score, net, self.stats.mean_tensor())
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, **kw: Any) -> Tensor:
         """``n`` samples ``(n, *D)`` by :func:`default_sampler` (``kw`` are its options)."""
-        return default_sampler(
-            self.score_fn(), n, data_stats=self.stats, generator=generator, **kw
-        ).samples
+        score = self.score_fn()
+        return default_sampler(score, n, data_stats=self.stats, generator=generator, **kw).samples
 
 
 def fit_2d(
@@ -418,12 +431,14 @@ def fit_2d(
     config_overrides: Mapping[str, Any] | None = None,
 ) -> Fit2D:
     """Train the default recipe on points ``data`` ``(N, *D)``: :func:`default_model_spec`,
-    :func:`default_loss_fn`, :func:`default_train_config`, through ``scorelab.training.train``.
+    :func:`default_loss_fn` and :func:`default_train_config` through ``scorelab.training.train``,
+    on the centred points ``data − mean`` (see :func:`centered_score`).
 
     ``steps`` defaults to :data:`DEFAULT_STEPS`; with ``seconds`` instead, the step count is set
     from the measured time of a few steps on this machine so that training lasts about
     ``seconds``. The network's initial weights come from ``seed`` (so do the batches and noise).
-    ``run_dir`` enables checkpoints and the metric log (and resuming), as in ``train``.
+    ``run_dir`` enables checkpoints and the metric log (and resuming), as in ``train``; the
+    checkpoint's ``extra`` holds ``data_stats`` (its ``mean`` is the shift to apply).
     """
     if steps is not None and seconds is not None:
         raise ValueError("pass steps or seconds, not both")
@@ -431,13 +446,13 @@ def fit_2d(
         raise ValueError("data must be a tensor of points (N, *D)")
     seed = check_int(seed, "seed", minimum=0)
     stats = data_stats(data)
+    centred = data - stats.mean_tensor(data.dtype, data.device).reshape(data.shape[1:])
     spec = default_model_spec(data[0].numel(), stats, **dict(model_overrides or {}))
     loss_fn = default_loss_fn(stats)
     overrides = dict(config_overrides or {})
     if seconds is not None:
-        steps = _steps_for_seconds(
-            spec, loss_fn, data, check_positive(seconds, "seconds"), overrides
-        )
+        seconds = check_positive(seconds, "seconds")
+        steps = _steps_for_seconds(spec, loss_fn, centred, seconds, overrides)
     config = default_train_config(
         steps=DEFAULT_STEPS if steps is None else steps, seed=seed, **overrides
     )
@@ -446,11 +461,11 @@ def fit_2d(
     result = train(
         model,
         loss_fn,
-        data,
+        centred,
         config,
         run_dir=run_dir,
         model_spec=spec,
-        extra={"data_stats": stats.to_dict(), "recipe": "recipe2d"},
+        extra={"data_stats": stats.to_dict(), "centred": True, "recipe": "recipe2d"},
         progress=progress,
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
