@@ -282,6 +282,14 @@ def test_random_kills_resume_to_the_uninterrupted_result(
     assert stats["locks_left"] == 0 and stats["tracebacks"] == 0
 
 
+def _signal(marker: Path, text: str) -> None:
+    """Create ``marker`` holding ``text`` in one step: the parent polls for it and reads it at
+    once, so a plain write_text could be seen empty (created, not yet written)."""
+    staging = marker.with_name(marker.name + ".staging")
+    staging.write_text(text)
+    os.replace(staging, marker)
+
+
 def _pause_in_write(prefix: str, nth: int, marker: Path):
     """A child hook: at the ``nth`` fsync of a temp file named ``prefix*`` (an atomic write of
     checkpoint.pt, config.json or metrics.csv about to be renamed into place), cut the file to
@@ -296,7 +304,7 @@ def _pause_in_write(prefix: str, nth: int, marker: Path):
                 seen[0] += 1
                 if seen[0] == nth:
                     os.ftruncate(fd, os.fstat(fd).st_size // 2)
-                    marker.write_text(name)
+                    _signal(marker, name)
                     time.sleep(600)
             real_fsync(fd)
 
@@ -372,7 +380,7 @@ def _tear_metrics_row(at_step: int, marker: Path):
                 text = self._format([{k: float(v) for k, v in row.items()}])
                 with open(self.path, "a") as f:
                     f.write(text[: len(text) // 2])
-                marker.write_text("torn")
+                _signal(marker, "torn")
                 time.sleep(600)
             real_append(self, row)
 

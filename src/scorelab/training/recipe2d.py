@@ -10,7 +10,15 @@ Every choice below was measured on two moons and the swiss roll against the slic
 - :func:`default_train_config`: Adam, cosine learning rate, an EMA of the weights;
 - :func:`default_sampler`: Heun's method on the probability-flow ODE (Karras et al. 2022, Alg. 1)
   from a moment-matched prior, drawn quasi-randomly (scrambled Sobol points) by default;
-- :func:`fit_2d`: all of the above in one call.
+- :func:`fit_2d`: all of the above in one call, on the centred data (:func:`centered_score`).
+
+Why a quasi-random prior: ``make_moons`` (and ``make_circles``) place exactly half the points on
+each moon at evenly spaced angles, so two of its draws are closer to each other than independent
+samples of the same law can be to either. Measured: independent draws of the exact moons law score
+about 1.8–1.95 × that noise floor (single draws 1.3–2.6). A deterministic sampler maps evenly
+spread (scrambled Sobol) prior points to evenly spread samples, which scores ~0.7 with the exact
+score, so the learned model's own error becomes visible. On the swiss roll, whose sklearn draws
+are independent, both priors reach the floor.
 """
 
 from __future__ import annotations
@@ -39,12 +47,12 @@ __all__ = [
     "DEFAULT_STEPS",
     "DataStats",
     "Fit2D",
+    "centered_score",
     "data_stats",
     "default_loss_fn",
     "default_model_spec",
     "default_sampler",
     "default_train_config",
-    "centered_score",
     "fit_2d",
     "noise_conditional_loss",
     "quasi_random_prior",
