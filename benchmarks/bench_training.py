@@ -46,7 +46,7 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, machine, save_results  # noqa: E402
 
-from scorelab.data import langevin_step_size, load_dataset, moons, swiss_roll  # noqa: E402
+from scorelab.data import TOY_LAWS, langevin_step_size, load_dataset, moons  # noqa: E402
 from scorelab.losses import dsm_loss, multilevel_dsm_loss  # noqa: E402
 from scorelab.metrics import noise_floor, sliced_wasserstein  # noqa: E402
 from scorelab.models import IndexConditioned, as_score_fn  # noqa: E402
@@ -64,41 +64,49 @@ N = 5000  # points in the training set, in each generated set and in each refere
 # ---------------------------------------------------------------------------------------------
 
 
-def _sklearn_points(kind: str, n: int, generator: torch.Generator) -> Tensor:
-    """User-style point sets: concentric circles (×10, shifted) and an S-curve, float32 (n, 2)."""
+def user_file_points(kind: str, n: int, generator: torch.Generator) -> Tensor:
+    """The point sets saved as users' files: scikit-learn's concentric circles (×10, shifted far
+    from the origin, to test scale and centring) and S-curve (columns 0 and 2), float32 (n, 2)."""
     from sklearn.datasets import make_circles, make_s_curve
 
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     if kind == "circles":
         x, _ = make_circles(n_samples=n, noise=0.05, factor=0.5, random_state=seed)
-        x = 10.0 * x + np.array([30.0, -5.0])  # far from the unit scale, to test scale-freeness
-    else:
-        x, _ = make_s_curve(n_samples=n, noise=0.05, random_state=seed)
-        x = x[:, [0, 2]]
-    return torch.from_numpy(x.astype(np.float32))
+        return torch.from_numpy((CIRCLES_SCALE * x + CIRCLES_SHIFT).astype(np.float32))
+    x, _ = make_s_curve(n_samples=n, noise=0.05, random_state=seed)
+    return torch.from_numpy(x[:, [0, 2]].astype(np.float32))
+
+
+CIRCLES_SCALE, CIRCLES_SHIFT = 10.0, np.array([30.0, -5.0])
+
+
+def circles_law(n: int, generator: torch.Generator) -> Tensor:
+    """Independent draws of the law of ``make_circles(noise=0.05, factor=0.5)`` (×10, shifted):
+    a fair coin picks the circle (radius 1 or 0.5), the angle is U[0, 2π), plus N(0, 0.05²).
+    ``make_circles`` itself is stratified (n/2 points per circle at evenly spaced angles)."""
+    t = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+    radius = torch.where(torch.rand(n, generator=generator, dtype=torch.float64) < 0.5, 1.0, 0.5)
+    x = torch.stack([radius * t.cos(), radius * t.sin()], 1)
+    x = x + 0.05 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    return (CIRCLES_SCALE * x + torch.from_numpy(CIRCLES_SHIFT)).float()
 
 
 def true_sampler(name: str) -> Callable[[int, torch.Generator], Tensor]:
-    """``sample(n, generator)`` of the true law of a data set."""
+    """``sample(n, generator)``: independent draws of the true law of a data set (for moons and
+    circles not scikit-learn's stratified sets; see ``scorelab.data.moons``)."""
+    if name in TOY_LAWS:
+        draw = TOY_LAWS[name]
+        return lambda n, g: draw(n, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+    if name == "circles":
+        return circles_law
+    return functools.partial(user_file_points, name)  # make_s_curve draws independently
+
+
+def stratified_sampler(name: str) -> Callable[[int, torch.Generator], Tensor]:
+    """``sample(n, generator)`` of the data as scikit-learn makes it (stratified for moons)."""
     if name == "moons":
         return lambda n, g: moons(n, generator=g)
-    if name == "swiss-roll":
-        return lambda n, g: swiss_roll(n, generator=g)
-    return functools.partial(_sklearn_points, name)
-
-
-def moons_iid(n: int, generator: torch.Generator) -> Tensor:
-    """Independent draws of the law of ``make_moons(noise=0.1)``: a fair coin picks the moon, the
-    angle is U[0, π], plus N(0, 0.1²) noise. ``make_moons`` itself places exactly n/2 points on
-    each moon at evenly spaced angles (a stratified set), so two of its draws are closer to each
-    other than independent samples can be to either: this gives the ratio an ideal sampler of
-    independent points would score against the floor."""
-    t = math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
-    inner = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5
-    outer_pts = torch.stack([t.cos(), t.sin()], 1)
-    inner_pts = torch.stack([1 - t.cos(), 0.5 - t.sin()], 1)
-    x = torch.where(inner[:, None], inner_pts, outer_pts)
-    return (x + 0.1 * torch.randn(n, 2, generator=generator, dtype=torch.float64)).float()
+    return functools.partial(user_file_points, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,6 +123,10 @@ class Judge:
         self.floor = noise_floor(
             self.sample_true, N, distance="sliced_w2", repeats=floor_repeats, seed=12345
         )
+        # For the record: the floor between two stratified scikit-learn sets (far lower).
+        self.stratified_floor = noise_floor(
+            stratified_sampler(name), N, distance="sliced_w2", repeats=floor_repeats, seed=12345
+        ) if name in ("moons", "circles") else self.floor  # fmt: skip
         self.calls = 0
 
     def ratio(self, samples: Tensor) -> float:
@@ -331,7 +343,8 @@ def _mean(values: list[float]) -> float:
 def run_dataset(name: str, data: Tensor, args: argparse.Namespace, judge: Judge) -> dict:
     steps = args.steps
     budgets = sorted({max(20, round(steps * f)) for f in args.fractions})
-    print(f"\n== {name}: floor {judge.floor.rms:.4g} (sd {judge.floor.std:.2g})", flush=True)
+    print(f"\n== {name}: floor {judge.floor.rms:.4g} (sd {judge.floor.std:.2g}; between two "
+          f"scikit-learn sets {judge.stratified_floor.rms:.4g})", flush=True)  # fmt: skip
     curve = []
     for b in budgets:
         point = default_point(data, judge, 0, b, args.draws)
@@ -359,19 +372,14 @@ def run_dataset(name: str, data: Tensor, args: argparse.Namespace, judge: Judge)
         p.pop("_fit", None)
     return {
         "floor": {"rms": judge.floor.rms, "mean": judge.floor.mean, "std": judge.floor.std,
-                  "values": list(judge.floor.values)},
+                  "values": list(judge.floor.values),
+                  "stratified_rms": judge.stratified_floor.rms},
         "default": {"curve": curve, "final": finals,
                     "final_ratio_mean": _mean([p["ratio"] for p in finals]),
                     "final_ratio_iid_prior_mean": _mean([p["ratio_iid_prior"] for p in finals])},
         "samplers": samplers,
         **seeds,
     }  # fmt: skip
-
-
-def iid_reference(judge: Judge, repeats: int) -> float:
-    """Ratio scored by independent draws of the exact law of make_moons (see ``moons_iid``)."""
-    gen = torch.Generator().manual_seed(4242)
-    return _mean([judge.ratio(moons_iid(N, gen)) for _ in range(repeats)])
 
 
 def plot(results: dict, path: Path) -> None:
@@ -471,14 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         judge = Judge(name, floor_repeats)
         data = load_dataset(name, n=N, seed=0)
         results[name] = run_dataset(name, data, args, judge)
-        if name == "moons":
-            notes["moons_iid_exact_law_ratio"] = iid_reference(judge, floor_repeats)
-            print(f"  independent draws of the exact moons law: ratio "
-                  f"{notes['moons_iid_exact_law_ratio']:.2f}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.user_files:
             path = Path(tmp) / f"{kind}.npy"
-            np.save(path, true_sampler(kind)(N, torch.Generator().manual_seed(0)).numpy())
+            np.save(path, user_file_points(kind, N, torch.Generator().manual_seed(0)).numpy())
             data = load_dataset(path)  # the user's path: all rows of the file
             user_args = argparse.Namespace(**{**vars(args), "seed_recipes": False,
                                               "samplers": False, "fractions": (1.0,)})  # fmt: skip

@@ -36,12 +36,14 @@ from scorelab.data.noise_levels import (
 )
 from scorelab.data.toy import (
     TOY_DATASETS,
+    TOY_LAWS,
     load_dataset,
     moons,
     split_indices,
     swiss_roll,
     train_test_split,
 )
+from scorelab.metrics import sliced_wasserstein
 
 # ---------------------------------------------------------------------------------------------
 # Toy data sets
@@ -70,6 +72,31 @@ def test_moons_noise_and_reproducibility():
         moons(10, seed=1, generator=torch.Generator())
     with pytest.raises(ValueError, match="n must be >= 1"):
         moons(0)
+
+
+def test_independent_moons_draw_the_law_of_make_moons():
+    n = 20_000
+    x = moons(n, noise=0.0, seed=4, independent=True).double()
+    d_outer = (x.norm(dim=1) - 1).abs()
+    d_inner = ((x - torch.tensor([1.0, 0.5], dtype=torch.float64)).norm(dim=1) - 1).abs()
+    on_outer = d_outer < 1e-6
+    assert bool((on_outer | (d_inner < 1e-6)).all())
+    # A fair coin per point (not exactly n/2) and angles U[0, π]: E[x] = (1/2, 1/4), and the outer
+    # moon's height sin(t) has mean 2/π; binomial / uniform errors are ~1/√n.
+    assert abs(int(on_outer.sum()) - n / 2) < 4 * math.sqrt(n / 4)
+    assert int(on_outer.sum()) != n // 2
+    assert torch.allclose(x.mean(0), torch.tensor([0.5, 0.25], dtype=torch.float64), atol=0.02)
+    assert abs(float(x[on_outer, 1].mean()) - 2 / math.pi) < 0.015
+    # Stratified sets are closer to each other than independent sets are (the floor's reason).
+    pairs = [(2 * k + 1, 2 * k + 2) for k in range(4)]
+    stratified = np.mean([sliced_wasserstein(moons(5000, seed=i), moons(5000, seed=j)) ** 2
+                          for i, j in pairs])  # fmt: skip
+    independent = np.mean([sliced_wasserstein(moons(5000, seed=i, independent=True),
+                                              moons(5000, seed=j, independent=True)) ** 2
+                           for i, j in pairs])  # fmt: skip
+    assert math.sqrt(independent / stratified) > 1.4  # measured 2.6–3.4 (five sets of pairs)
+    assert torch.equal(moons(50, seed=1, independent=True), moons(50, seed=1, independent=True))
+    assert set(TOY_LAWS) == set(TOY_DATASETS)
 
 
 def test_swiss_roll_is_seed_001_roll_scaled_by_a_tenth():

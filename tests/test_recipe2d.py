@@ -6,19 +6,17 @@ E‖s‖² = tr((C + σ²I)⁻¹), and the DSM residual has E‖s + z/σ‖² = 
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
 import torch
 from scipy import integrate, stats
 
-from scorelab.models import build_model
+from scorelab.models import as_score_fn, build_model
 from scorelab.targets import Gaussian
 from scorelab.training import TrainConfig
 from scorelab.training.recipe2d import (
     DataStats,
-    centered_score,
     data_stats,
     default_loss_fn,
     default_model_spec,
@@ -128,7 +126,7 @@ def test_short_default_training_learns_a_gaussian_score(one_thread) -> None:
         model_overrides={"hidden": 64, "depth": 2},
         config_overrides={"batch_size": 256, "device": "cpu"},
     )
-    untrained = functools.partial(centered_score, build_model(fit.spec), fit.stats.mean_tensor())
+    untrained = as_score_fn(build_model(fit.spec))
     gen = torch.Generator().manual_seed(5)
     # Scores at tiny σ need far more steps (the DSM target's signal-to-noise ratio is ∝ σ); a
     # 300-step run is checked where it is well determined.
@@ -195,6 +193,13 @@ def test_data_stats_and_specs() -> None:
     assert DataStats.from_dict(st.to_dict()) == st
     spec = default_model_spec(2, st)
     assert spec["name"] == "score-mlp" and spec["kwargs"]["sigma_data"] == st.sigma_data
+    assert spec["kwargs"]["data_mean"] == pytest.approx(data.mean(0).tolist())
+    # Untrained (zero output layer): the score of N(mean, (σ² + σ_d²) I), centred on the data.
+    x, sigma = data[:5].float() + 40.0, torch.full((5,), 0.7)
+    expected = -(x - st.mean_tensor()) / (0.49 + st.sigma_data**2)
+    assert torch.allclose(as_score_fn(build_model(spec))(x, sigma), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="data_mean must be 2 finite numbers"):
+        build_model(default_model_spec(2, st, data_mean=[0.0, float("nan")]))
     config = default_train_config(steps=100)
     assert isinstance(config, TrainConfig) and config.steps == 100
     assert 0 < config.ema_decay < 1 and config.ema_decay**100 < 1e-3  # init weights forgotten

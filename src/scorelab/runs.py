@@ -212,15 +212,18 @@ def load_run_data(
 
 def fresh_sampler(source: str):
     """For generated sources (toy sets, analytic targets) a sampler ``(n, generator) -> (n, D)``
-    of fresh, independent draws; ``None`` for files and images (use held-out data instead)."""
-    from scorelab.data.toy import TARGET_NAMES, TOY_DATASETS
+    of fresh, independent draws of the source's law (``TOY_LAWS``: for moons not the stratified
+    ``make_moons``); ``None`` for files and images (use held-out data instead)."""
+    from scorelab.data.toy import TARGET_NAMES, TOY_LAWS
 
-    if source not in TOY_DATASETS and source not in TARGET_NAMES:
+    if source not in TOY_LAWS and source not in TARGET_NAMES:
         return None
     from scorelab.data import load_dataset
 
     def draw(n: int, generator: torch.Generator) -> Tensor:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        if source in TOY_LAWS:
+            return TOY_LAWS[source](n, seed=seed)
         return load_dataset(source, n, seed=seed)
 
     return draw

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 #: The one currency of scorelab: ``score(x, sigma) -> ∇ₓ log p_σ(x)`` where ``x`` has shape
 #: ``(B, *D)``, ``sigma`` shape ``(B,)``, ``p_σ = p ∗ N(0, σ² I)`` (variance-exploding convention).
@@ -69,6 +69,61 @@ def check_positive(value: float, name: str, *, strict: bool = True) -> float:
             f"{name} must be a finite number {'>' if strict else '>='} 0; got {value!r}"
         )
     return v
+
+
+#: Largest noise level accepted anywhere: σ² must stay finite in float64 (it overflows above
+#: ~1.3e154, and Python's ``sigma**2`` then raises ``OverflowError``); a margin is kept for the
+#: products of σ² with other terms.
+MAX_SIGMA = 1e150
+
+
+def check_noise_level(value: float, name: str) -> float:
+    """Validate a noise level: finite, > 0 and at most :data:`MAX_SIGMA` (so σ² is finite)."""
+    v = check_positive(value, name)
+    if v > MAX_SIGMA:
+        raise ValueError(
+            f"{name}={v:.3g} is above {MAX_SIGMA:g}: its square overflows a float; use a {name} "
+            "of a few times the data's scale"
+        )
+    return v
+
+
+def check_generator(
+    generator: object, device: torch.device | str, name: str = "generator"
+) -> torch.Generator | None:
+    """Check that ``generator`` is ``None`` or a ``torch.Generator`` on ``device``'s type.
+
+    Called where a stochastic function validates its tensors, so that a seed passed as an int or
+    a CPU generator with CUDA tensors is one clear error instead of torch's multi-line one.
+    """
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"{name} must be a torch.Generator or None; got {type(generator).__name__} "
+            "(use torch.Generator().manual_seed(seed))"
+        )
+    device = torch.device(device)
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"{name} is on {generator.device} but the tensors are on {device}: create it with "
+            f"torch.Generator(device={device.type!r})"
+        )
+    return generator
+
+
+def check_module_input(module: nn.Module, x: Tensor, name: str = "x") -> None:
+    """Check that ``x`` has the dtype and device of ``module``'s weights (if it has any).
+
+    A mismatch otherwise fails deep inside torch ("mat1 and mat2 must have the same dtype").
+    """
+    p = next(module.parameters(), None)
+    if p is not None and isinstance(x, Tensor) and (x.dtype != p.dtype or x.device != p.device):
+        raise TypeError(
+            f"{name} is {x.dtype} on {x.device} but the network's weights are {p.dtype} on "
+            f"{p.device}: pass {name}.to(dtype={p.dtype}, device='{p.device}') or move the "
+            "network with model.to(...)"
+        )
 
 
 def check_int(value: int, name: str, *, minimum: int = 1) -> int:

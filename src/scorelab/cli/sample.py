@@ -44,21 +44,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_sampler_arguments(p, default="dpmpp-2m-sde")
 
 
-def target_source(name: str) -> ScoreSource:
-    """The exact-score :class:`ScoreSource` of a named analytic target."""
+def target_source(name: str, device: torch.device | str = "cpu") -> ScoreSource:
+    """The exact-score :class:`ScoreSource` of a named analytic target, sampled on ``device``.
+
+    The target's score runs on the device of the points it is given, so only the moments used
+    for the starting points are moved there.
+    """
     from scorelab.targets import get_target
 
     target = get_target(name)
+    device = torch.device(device)
     cov = target.covariance().to(torch.float32)
     scale = float(torch.linalg.eigvalsh(cov.double()).max().sqrt())
     return ScoreSource(
         score=target.noised_score,
         clean_score=target.score,
         data_shape=(target.dim,),
-        mean=target.mean().to(torch.float32),
-        cov=cov,
+        mean=target.mean().to(dtype=torch.float32, device=device),
+        cov=cov.to(device),
         sigma_max=80.0 * scale,
         sigma_min=2e-3 * scale,
+        device=device,
     )
 
 
@@ -98,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         print(list_choices())
         return 0
+    from scorelab.training.config import resolve_device
+
+    device = resolve_device(args.device)  # checked first, for --target and RUN_DIR alike
     if (args.target is None) == (args.run_dir is None):
         raise ValueError(
             "give exactly one of --target NAME or RUN_DIR (see `scorelab sample --list`)"
@@ -109,11 +118,11 @@ def run(args: argparse.Namespace) -> int:
     if args.trajectory is not None:
         _checked_npy(args.trajectory, "--trajectory")
     if args.target is not None:
-        source = target_source(args.target)
+        source = target_source(args.target, device)
     else:
         from scorelab.runs import load_run
 
-        source = load_run(args.run_dir, device=args.device).score_source()
+        source = load_run(args.run_dir, device=str(device)).score_source()
     if args.trajectory is None:
         # Chunks spread over the ranks under torchrun; one process otherwise. The file is the
         # same for any number of processes.

@@ -27,7 +27,7 @@ from scorelab.samplers.ode import (
 from scorelab.samplers.result import SampleResult
 from scorelab.samplers.reverse_sde import predictor_corrector, reverse_sde
 from scorelab.sde import SDES, geometric_sigmas, get_sde, karras_sigmas
-from scorelab.utils import CleanScoreFn, ScoreFn, check_int, check_positive
+from scorelab.utils import CleanScoreFn, ScoreFn, check_int, check_noise_level, check_positive
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,10 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, *, default: str) -> N
 
 def _sde_from_args(args: argparse.Namespace, source: ScoreSource):
     if args.sde == "ve-lambda":
-        return get_sde("ve-lambda", lam=args.lam)
+        try:
+            return get_sde("ve-lambda", lam=args.lam)
+        except ValueError as err:  # the library names its argument `lam`; say which flag it is
+            raise ValueError(f"--lam: {err}") from None
     if args.sde == "ve":
         return get_sde(
             "ve",
@@ -199,11 +202,12 @@ def run_sampler(
         ("--init-std", args.init_std),
         ("--step-size", args.step_size),
         ("--eps", args.eps),
-        ("--sigma-max", args.sigma_max),
-        ("--sigma-min", args.sigma_min),
     ):
         if value is not None:
             check_positive(value, flag)
+    for flag, value in (("--sigma-max", args.sigma_max), ("--sigma-min", args.sigma_min)):
+        if value is not None:
+            check_noise_level(value, flag)
     check_positive(args.rho, "--rho")
     check_positive(args.snr, "--snr")
     check_positive(args.churn, "--churn", strict=False)

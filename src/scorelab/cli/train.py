@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from scorelab.training.recipe2d import DEFAULT_STEPS
+from scorelab.training import recipe2d
 from scorelab.utils import check_int
 
 DESCRIPTION = """Train a noise-conditional score network s(x, σ) ≈ ∇ log p_σ(x) by denoising score
@@ -131,11 +131,19 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
         check_int(n, "--n", minimum=1 if images else 2)
     train_x, test_x = load_run_data(source, n=n, seed=args.seed, test_fraction=args.test_fraction)
     stats = data_statistics(train_x)
-    sigma_data = float(train_x.double().std())
+    if train_x.shape[0] < 2:
+        raise ValueError(
+            f"the training split holds {train_x.shape[0]} point(s); at least 2 are needed: raise "
+            "--n or lower --test-fraction"
+        )
+    # Points: mean and EDM's σ_data of the data (recipe2d, for the centred network); images: the
+    # pixel std.
+    point_stats = None if images else recipe2d.data_stats(train_x)
+    sigma_data = float(train_x.double().std()) if images else point_stats.sigma_data
     sigma_max, sigma_min = _noise_range(train_x, args, sigma_data, images)
-    spec = _model_spec(args, train_x, sigma_data, images)
+    spec = _model_spec(args, train_x, point_stats)
     defaults = {
-        "steps": 6000 if images else DEFAULT_STEPS,
+        "steps": 6000 if images else recipe2d.DEFAULT_STEPS,
         "batch_size": 128 if images else 512,
         "lr": 1e-3 if images else 2e-3,
     }
@@ -189,14 +197,9 @@ def _noise_range(x: torch.Tensor, args, sigma_data: float, images: bool) -> tupl
     from scorelab.data.noise_levels import max_pairwise_distance
     from scorelab.training.images import IMAGE_SIGMA_MIN
 
-    if x.shape[0] < 2:
-        raise ValueError(
-            f"the training split holds {x.shape[0]} point(s); at least 2 are needed: raise --n "
-            "or lower --test-fraction"
-        )
     sigma_max = float(max_pairwise_distance(x)[0]) if args.sigma_max is None else args.sigma_max
     # 8-bit images: about one grey-level bin (2/256); finer noise only fits the quantisation.
-    default_min = IMAGE_SIGMA_MIN if images else 0.005 * sigma_data
+    default_min = IMAGE_SIGMA_MIN if images else recipe2d.SIGMA_MIN_FRACTION * sigma_data
     sigma_min = default_min if args.sigma_min is None else args.sigma_min
     if not (math.isfinite(sigma_min) and math.isfinite(sigma_max) and 0 < sigma_min < sigma_max):
         raise ValueError(
@@ -205,10 +208,12 @@ def _noise_range(x: torch.Tensor, args, sigma_data: float, images: bool) -> tupl
     return sigma_max, sigma_min
 
 
-def _model_spec(args, x: torch.Tensor, sigma_data: float, images: bool) -> dict[str, Any]:
+def _model_spec(args, x: torch.Tensor, point_stats: recipe2d.DataStats | None) -> dict[str, Any]:
+    """The network of a run: ``recipe2d``'s ScoreMLP for points (``point_stats`` given), a
+    ``SmallUNet`` for images, or what ``--model``/``--hidden``/``--depth`` ask for."""
     from scorelab.models import model_spec
 
-    name = args.model or ("small-unet" if images else "score-mlp")
+    name = args.model or ("score-mlp" if point_stats is not None else "small-unet")
     if name == "small-unet" and x.ndim != 4:
         raise ValueError(
             f"--model small-unet needs images (N, C, H, W); {args.data!r} holds points of shape "
@@ -221,12 +226,9 @@ def _model_spec(args, x: torch.Tensor, sigma_data: float, images: bool) -> dict[
     if name == "score-mlp":
         if x.ndim != 2:
             raise ValueError("--model score-mlp needs points (N, D); use --model small-unet")
-        return model_spec(
-            name,
-            dim=int(x.shape[1]),
-            hidden=128 if args.hidden is None else args.hidden,
-            depth=3 if args.depth is None else args.depth,
-            sigma_data=sigma_data,
+        sizes = {"hidden": args.hidden, "depth": args.depth}
+        return recipe2d.default_model_spec(
+            int(x.shape[1]), point_stats, **{k: v for k, v in sizes.items() if v is not None}
         )
     raise ValueError(f"--model must be score-mlp or small-unet; got {name!r}")
 
@@ -301,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     )
     images = plan["data"]["kind"] == "images"
     max_rule = "--sigma-max" if args.sigma_max else "largest pairwise distance, Song & Ermon 2020"
-    min_rule = "--sigma-min" if args.sigma_min else "one grey level" if images else "0.005·data std"
+    min_rule = "--sigma-min" if args.sigma_min else "one grey level" if images else "0.002·σ_data"
     print(
         f"noise levels: σ ∈ [{noise['sigma_min']:.4g}, {noise['sigma_max']:.4g}] "
         f"(σ_max: {max_rule}; σ_min: {min_rule}), EDM log-normal law and weighting"

@@ -13,6 +13,7 @@ from scorelab.data.images import (
 from scorelab.data.noise_levels import NoiseLevels, choose_sigmas, langevin_step_size
 from scorelab.data.toy import (
     TOY_DATASETS,
+    TOY_LAWS,
     load_dataset,
     moons,
     split_indices,
@@ -22,6 +23,7 @@ from scorelab.data.toy import (
 
 __all__ = [
     "TOY_DATASETS",
+    "TOY_LAWS",
     "DataError",
     "NoiseLevels",
     "choose_sigmas",

@@ -9,6 +9,7 @@ drawn, so a seeded torch pipeline stays reproducible.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -43,17 +44,37 @@ def moons(
     noise: float = 0.1,
     seed: int | None = None,
     generator: torch.Generator | None = None,
+    independent: bool = False,
 ) -> Tensor:
     """Two interleaving half circles (scikit-learn ``make_moons``; seed 000), float32 ``(n, 2)``.
 
     ``noise`` is the std of the Gaussian noise added to each point. The same ``seed`` (int) gives
     the same points; a ``generator`` gives one seed; neither gives fresh points each call.
-    """
-    from sklearn.datasets import make_moons  # imported here: sklearn.datasets is slow to import
 
+    ``make_moons`` is a stratified draw: exactly ``n // 2`` points on the upper moon, at evenly
+    spaced angles. Its law (the limit of that set) is: a fair coin picks the moon, the angle is
+    U[0, π], then the noise; ``independent=True`` draws ``n`` independent points of that law.
+    Two stratified sets lie closer to each other than independent samples can come to either
+    (measured: sliced-W2 ×1.9 for n = 5000), so a noise floor for a sampler of independent
+    points is measured with independent draws (see ``TOY_LAWS``).
+    """
     n = check_int(n, "n")
     noise = check_positive(noise, "noise", strict=False)
-    x, _ = make_moons(n_samples=n, noise=noise, random_state=_sklearn_seed(seed, generator))
+    seed = _sklearn_seed(seed, generator)
+    if independent:
+        rng = np.random.RandomState(seed)
+        t = rng.uniform(0.0, np.pi, n)
+        upper = rng.uniform(size=n) < 0.5
+        x = np.where(
+            upper[:, None],
+            np.stack([np.cos(t), np.sin(t)], 1),
+            np.stack([1.0 - np.cos(t), 0.5 - np.sin(t)], 1),
+        )
+        x = x + noise * rng.standard_normal((n, 2))
+    else:
+        from sklearn.datasets import make_moons  # imported here: sklearn.datasets is slow
+
+        x, _ = make_moons(n_samples=n, noise=noise, random_state=seed)
     return torch.from_numpy(x.astype(np.float32))
 
 
@@ -79,6 +100,12 @@ def swiss_roll(
 
 #: The toy data sets by their command-line names.
 TOY_DATASETS: dict[str, Callable[..., Tensor]] = {"moons": moons, "swiss-roll": swiss_roll}
+#: Independent draws of each toy set's law, ``(n, *, seed) -> (n, 2)``: the reference for noise
+#: floors (``make_swiss_roll`` already draws independently; ``make_moons`` does not).
+TOY_LAWS: dict[str, Callable[..., Tensor]] = {
+    "moons": functools.partial(moons, independent=True),
+    "swiss-roll": swiss_roll,
+}
 
 
 def _looks_like_path(name: str) -> bool:

@@ -19,6 +19,7 @@ from scorelab.utils import (
     append_dims,
     batch_sigma,
     check_finite,
+    check_generator,
     check_positive,
     sum_except_batch,
 )
@@ -42,12 +43,25 @@ def _check_score(s: Tensor, x: Tensor) -> Tensor:
     return s
 
 
-def _check_data(x0: Tensor, name: str = "x0") -> Tensor:
+def _check_data(x0: Tensor, name: str = "x0", generator: torch.Generator | None = None) -> Tensor:
+    """Validate the data batch (floating, ``(B, *D)``, finite) and the loss's ``generator``."""
     if not isinstance(x0, Tensor) or not x0.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor (B, *D)")
     if x0.ndim < 2:
         raise ValueError(f"{name} must have shape (B, *D); got {tuple(x0.shape)} (use x0[:, None])")
+    check_generator(generator, x0.device)
     return check_finite(x0, name, hint="remove or fix those rows")
+
+
+def _check_sde(sde: object, likelihood_weighting: bool) -> None:
+    """Refuse an ``sde`` without the schedule methods the continuous loss calls."""
+    needed = ("alpha", "sigma", "noise_level") + (("diffusion",) if likelihood_weighting else ())
+    missing = [m for m in needed if not callable(getattr(sde, m, None))]
+    if missing:
+        raise TypeError(
+            "sde must be a scorelab SDE (e.g. scorelab.sde.get_sde('vp')); got "
+            f"{type(sde).__name__} without {', '.join(missing)}"
+        )
 
 
 def dsm_loss(
@@ -65,7 +79,7 @@ def dsm_loss(
     p_σ = p ∗ N(0, σ²I). ``conditional=False`` calls ``score_fn(x̃)`` (a score of x alone,
     trained at one σ: seed 001). ``sigma`` is a float or ``(B,)``.
     """
-    x0 = _check_data(x0)
+    x0 = _check_data(x0, generator=generator)
     sigma = batch_sigma(sigma, x0)
     z = _noise(x0, generator)
     s_ = append_dims(sigma, x0.ndim)
@@ -98,7 +112,7 @@ def multilevel_dsm_loss(
     the L levels (seed 003), one network call on the stacked ``(L·B, *D)`` batch.
     ``weighting``: "sigma2" λ = σ² (NCSN), "seed000" λ = σ²/σ_max² (seed 000), "none" λ = 1.
     """
-    x0 = _check_data(x0)
+    x0 = _check_data(x0, generator=generator)
     levels = torch.as_tensor(sigmas, dtype=x0.dtype, device=x0.device)
     if levels.ndim != 1 or levels.numel() == 0:
         raise ValueError(
@@ -141,7 +155,8 @@ def continuous_dsm_loss(
     """
     from scorelab.sde import score_at_time  # lazy: keeps losses importable on their own
 
-    x0 = _check_data(x0)
+    _check_sde(sde, likelihood_weighting)
+    x0 = _check_data(x0, generator=generator)
     eps = check_positive(eps, "eps")
     T = float(getattr(sde, "T", 1.0))
     if eps >= T:

@@ -14,7 +14,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from scorelab.utils import CleanScoreFn, ScoreFn, batch_sigma, check_int, sum_except_batch
+from scorelab.utils import (
+    CleanScoreFn,
+    ScoreFn,
+    batch_sigma,
+    check_finite,
+    check_generator,
+    check_int,
+    sum_except_batch,
+)
 
 __all__ = ["implicit_score_matching_loss", "sliced_score_matching_loss"]
 
@@ -22,12 +30,14 @@ __all__ = ["implicit_score_matching_loss", "sliced_score_matching_loss"]
 EXACT_TRACE_MAX_DIM = 16
 
 
-def _check_data(x: Tensor) -> Tensor:
+def _check_data(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Validate the data batch (floating, ``(B, *D)``, finite) and the loss's ``generator``."""
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError("x must be a floating-point tensor (B, *D)")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (B, *D); got {tuple(x.shape)} (use x[:, None])")
-    return x
+    check_generator(generator, x.device)
+    return check_finite(x, "x", hint="remove or fix those rows")
 
 
 def _score(score_fn: ScoreFn | CleanScoreFn, x: Tensor, sigma: float | Tensor | None) -> Tensor:
@@ -90,7 +100,7 @@ def implicit_score_matching_loss(
     ``n_probes`` Rademacher probes; Hutchinson 1989), "auto" (exact when D ≤ 16). With
     ``sigma`` given, the score is ``score_fn(x, sigma)``; otherwise ``score_fn(x)``.
     """
-    x = _check_data(x)
+    x = _check_data(x, generator)
     if method not in ("exact", "hutchinson", "auto"):
         raise ValueError(f"method must be 'exact', 'hutchinson' or 'auto'; got {method!r}")
     n_probes = check_int(n_probes, "n_probes")
@@ -131,7 +141,7 @@ def sliced_score_matching_loss(
     ½‖s‖² replaces ½(vᵀs)², its expectation over v. Both have the expectation of implicit score
     matching. With ``sigma`` given, the score is ``score_fn(x, sigma)``; otherwise ``score_fn(x)``.
     """
-    x = _check_data(x)
+    x = _check_data(x, generator)
     n_projections = check_int(n_projections, "n_projections")
     if projection not in ("gaussian", "rademacher"):
         raise ValueError(f"projection must be 'gaussian' or 'rademacher'; got {projection!r}")

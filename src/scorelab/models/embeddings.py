@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from scorelab.utils import check_int, check_positive
+from scorelab.utils import check_generator, check_int, check_positive
 
 __all__ = [
     "GaussianFourierFeatures",
@@ -49,6 +49,7 @@ class GaussianFourierFeatures(nn.Module):
         if embed_dim % 2:
             raise ValueError(f"embed_dim must be even (sin and cos halves); got {embed_dim}")
         scale = check_positive(scale, "scale")
+        check_generator(generator, torch.get_default_device())
         self.embed_dim = embed_dim
         self.scale = scale
         self.register_buffer("W", torch.randn(embed_dim // 2, generator=generator) * scale)

@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from scorelab.models.embeddings import GaussianFourierFeatures, log_sigma_features
-from scorelab.utils import append_dims, batch_sigma, check_int, check_positive
+from scorelab.utils import append_dims, batch_sigma, check_int, check_module_input, check_positive
 
 __all__ = ["FourierTimeMLP", "ScoreMLP", "SigmaInputMLP", "SoftplusMLP"]
 
@@ -43,6 +43,7 @@ class SoftplusMLP(nn.Module):
         self.net = nn.Sequential(nn.Linear(self.dim, hidden), nn.Softplus(), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+        check_module_input(self, x)
         return self.net(_flatten(x, self.dim)).reshape(x.shape)
 
 
@@ -61,6 +62,7 @@ class SigmaInputMLP(nn.Module):
         self.net = nn.Sequential(nn.Linear(self.dim + 1, hidden), nn.ReLU(), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        check_module_input(self, x)
         sigma = batch_sigma(sigma, x)
         features = torch.cat(
             [_flatten(x, self.dim), log_sigma_features(sigma, log=self.log_sigma)], 1
@@ -102,6 +104,7 @@ class FourierTimeMLP(nn.Module):
         )
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        check_module_input(self, x)
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
         out = self.net(torch.cat([_flatten(x, self.dim), self.embed(t)], dim=1))
         # Dividing by σ_t puts the network output on the scale of the noise z (seed 004).
@@ -137,6 +140,11 @@ class ScoreMLP(nn.Module):
     it is F/σ, the NCSNv2 rule (Song & Ermon 2020). F is a residual SiLU MLP conditioned on
     Gaussian Fourier features of log σ; its output layer starts at zero, so an untrained network
     returns the Gaussian score −x/(σ² + σ_d²). ``sigma_data`` is σ_d, the data's std.
+
+    ``data_mean`` (``dim`` numbers, default 0) is the data's mean μ: the network sees x − μ, so the
+    skip term is the score of N(μ, (σ² + σ_d²) I). The preconditioning assumes centred data; a
+    point file with mean 30 σ_d away from the origin is otherwise far outside what F can correct.
+    μ is part of the spec (a non-persistent buffer: it follows ``.to(device)``, not the weights).
     """
 
     def __init__(
@@ -147,6 +155,7 @@ class ScoreMLP(nn.Module):
         embed_dim: int = 64,
         *,
         sigma_data: float = 1.0,
+        data_mean: Sequence[float] | None = None,
         fourier_scale: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> None:
@@ -155,6 +164,12 @@ class ScoreMLP(nn.Module):
         hidden = check_int(hidden, "hidden")
         depth = check_int(depth, "depth", minimum=0)
         self.sigma_data = check_positive(sigma_data, "sigma_data")
+        mean = torch.zeros(self.dim) if data_mean is None else torch.as_tensor(data_mean).float()
+        if mean.shape != (self.dim,) or not bool(torch.isfinite(mean).all()):
+            raise ValueError(
+                f"data_mean must be {self.dim} finite numbers (the data's mean); got {data_mean!r}"
+            )
+        self.register_buffer("data_mean", mean, persistent=False)
         self.embed = GaussianFourierFeatures(embed_dim, fourier_scale, generator=generator)
         self.embed_mlp = nn.Sequential(
             nn.Linear(embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
@@ -176,8 +191,9 @@ class ScoreMLP(nn.Module):
         return self.output(nn.functional.silu(self.out_norm(h)))
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        check_module_input(self, x)
         sigma = batch_sigma(sigma, x)
-        flat = _flatten(x, self.dim)
+        flat = _flatten(x, self.dim) - self.data_mean.to(x.dtype)
         var = append_dims(sigma.square() + self.sigma_data**2, 2)
         s = append_dims(sigma, 2)
         out = -flat / var + self.sigma_data * self.network(flat, sigma) / (s * var.sqrt())

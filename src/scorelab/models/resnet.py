@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from scorelab.models.embeddings import LevelEmbedding
-from scorelab.utils import append_dims, check_int
+from scorelab.utils import append_dims, check_int, check_module_input
 
 __all__ = ["ConditionedResnetBlock", "ConditionedSimpleResnet"]
 
@@ -69,6 +69,7 @@ class ConditionedSimpleResnet(nn.Module):
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         if x.ndim != 4:
             raise ValueError(f"x must be an image batch (B, C, H, W); got shape {tuple(x.shape)}")
+        check_module_input(self, x)
         h = self.head(x)
         for block in self.blocks:
             h = block(h, y)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from scorelab.models.embeddings import GaussianFourierFeatures
-from scorelab.utils import append_dims, batch_sigma, check_int, check_positive
+from scorelab.utils import append_dims, batch_sigma, check_int, check_module_input, check_positive
 
 __all__ = ["SmallUNet"]
 
@@ -114,6 +114,7 @@ class SmallUNet(nn.Module):
                 f"H and W must be divisible by {self.factor}; got {tuple(x.shape[2:])} "
                 "(pad the images, or use a shorter channel_mult)"
             )
+        check_module_input(self, x)
         sigma = batch_sigma(sigma, x)
         e = self.embed_mlp(self.embed(sigma.log()))
         h = self.stem(x)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from scorelab.models.embeddings import nearest_level
-from scorelab.utils import ScoreFn, append_dims, batch_sigma
+from scorelab.utils import ScoreFn, append_dims, batch_sigma, check_module_input
 
 __all__ = ["IndexConditioned", "TimeConditioned", "as_score_fn"]
 
@@ -92,6 +92,8 @@ class TimeConditioned(nn.Module):
 
 
 def _module_score(module: nn.Module, x: Tensor, sigma: float | Tensor) -> Tensor:
+    if isinstance(module, nn.Module):
+        check_module_input(module, x)
     return module(x, batch_sigma(sigma, x))
 
 

@@ -55,7 +55,7 @@ def langevin(
     chain diverges when ``τ ≥ 2/λ_max(P)``. Returns a :class:`SampleResult` with
     ``n_evals = n_steps``; raises :class:`DivergenceError` on non-finite samples.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     step_size = check_positive(step_size, "step_size")
     n_steps = check_int(n_steps, "n_steps")
     if parametrization == "tau":
@@ -105,7 +105,7 @@ def score_ascent(
     Deterministic: ``generator`` is accepted for a uniform signature and unused.
     ``n_evals = n_steps``.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     step_size = check_positive(step_size, "step_size")
     n_steps = check_int(n_steps, "n_steps")
     monitor = StepMonitor(
@@ -177,7 +177,7 @@ def annealed_langevin(
     samples become non-finite. Accuracy wants ``α_i ≪ σ_i²`` — for a Gaussian of variance ``σ²``
     ULA inflates the variance by ``1/(1 − α/(4σ²))``.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     levels = validate_sigmas(sigmas)
     n_steps_each = check_int(n_steps_each, "n_steps_each")
     eps = check_positive(eps, "eps")

@@ -24,7 +24,14 @@ from torchdiffeq import odeint
 from scorelab.samplers.ode import ADAPTIVE_METHODS
 from scorelab.samplers.reverse_sde import time_grid
 from scorelab.sde import SDE
-from scorelab.utils import ScoreFn, check_finite, check_int, check_positive, sum_except_batch
+from scorelab.utils import (
+    ScoreFn,
+    check_finite,
+    check_generator,
+    check_int,
+    check_positive,
+    sum_except_batch,
+)
 
 #: ``divergence="auto"`` uses the exact trace up to this many data dimensions, Hutchinson above.
 EXACT_DIVERGENCE_MAX_DIM = 16
@@ -116,6 +123,7 @@ def log_likelihood(
     if not isinstance(x, Tensor) or x.ndim < 2 or not x.is_floating_point():
         raise ValueError("x must be a floating-point tensor of shape (B, *D)")
     check_finite(x, "x")
+    check_generator(generator, x.device)
     grid = time_grid(sde, 1, t_end)
     t_start = grid[-1]
     rtol, atol = check_positive(rtol, "rtol"), check_positive(atol, "atol")

@@ -35,7 +35,14 @@ from scorelab.samplers.result import (
 )
 from scorelab.samplers.reverse_sde import time_grid, tweedie_denoise
 from scorelab.sde import SDE
-from scorelab.utils import ScoreFn, check_finite, check_int, check_positive
+from scorelab.utils import (
+    ScoreFn,
+    check_finite,
+    check_generator,
+    check_int,
+    check_noise_level,
+    check_positive,
+)
 
 #: Adaptive solvers of ``torchdiffeq`` accepted by :func:`probability_flow` (``rtol``/``atol``).
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -95,7 +102,7 @@ def probability_flow(
     ``t_end`` defaults to ``sde.eps``; with ``denoise`` a final Tweedie step returns
     ``E[x₀ | x_{t_end}]`` (one more evaluation).
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     grid = time_grid(sde, n_steps, t_end)
     kw = {"keep_trajectory": keep_trajectory, "progress": progress, "callback": callback}
     if method in ADAPTIVE_METHODS:
@@ -255,7 +262,7 @@ def edm_euler(
     ``sigmas`` ``(M,)`` descending; ``x`` ``(B, *D)`` ~ N(0, σ_max²I) or
     :func:`moment_matched_prior`. ``n_evals = M`` (the last step, to σ = 0, returns ``D``).
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     levels = _ladder(sigmas, denoise)
     n = len(levels) - 1
     monitor = StepMonitor(
@@ -294,7 +301,7 @@ def edm_heun(
     step (one evaluation), so ``n_evals = 2M − 1`` for ``M`` levels with ``denoise``
     (``2M − 2`` without).
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     levels = _ladder(sigmas, denoise)
     n = len(levels) - 1
     monitor = StepMonitor(
@@ -349,7 +356,9 @@ def dpmpp_2m(
     paper's second-order multistep combination). The first step and the final step to σ = 0
     are first order (the last returns ``D``). ``n_evals = M``.
     """
-    return _dpmpp_multistep(score, x, sigmas, 2, denoise, keep_trajectory, progress, callback)
+    return _dpmpp_multistep(
+        score, x, sigmas, 2, denoise, keep_trajectory, progress, callback, generator
+    )
 
 
 @torch.no_grad()
@@ -370,7 +379,9 @@ def dpmpp_3m(
     of the last three outputs in ``λ = −log σ`` (the exponential-integrator weights ``φ₂, φ₃``).
     Lower orders start the chain; the last step to σ = 0 is first order. ``n_evals = M``.
     """
-    return _dpmpp_multistep(score, x, sigmas, 3, denoise, keep_trajectory, progress, callback)
+    return _dpmpp_multistep(
+        score, x, sigmas, 3, denoise, keep_trajectory, progress, callback, generator
+    )
 
 
 def _dpmpp_multistep(
@@ -382,9 +393,11 @@ def _dpmpp_multistep(
     keep_trajectory: bool,
     progress: bool,
     callback: Callback | None,
+    generator: torch.Generator | None = None,
 ) -> SampleResult:
-    """Shared loop of DPM-Solver++(2M/3M) in ``λ = −log σ`` (VE, α = 1)."""
-    x = validate_start(x)
+    """Shared loop of DPM-Solver++(2M/3M) in ``λ = −log σ`` (VE, α = 1); ``generator`` is only
+    validated (the solver is deterministic)."""
+    x = validate_start(x, generator=generator)
     levels = _ladder(sigmas, denoise)
     n = len(levels) - 1
     monitor = StepMonitor(
@@ -464,7 +477,7 @@ def edm_stochastic(
     ``√(σ̂² − σ_i²)·s_noise·z``; then one Heun step goes from ``σ̂`` to ``σ_{i+1}`` (Euler for the
     last step to 0). ``s_churn = 0`` is :func:`edm_heun`. ``n_evals = 2M − 1`` with ``denoise``.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     levels = _ladder(sigmas, denoise)
     s_churn = check_positive(s_churn, "s_churn", strict=False)
     s_noise = check_positive(s_noise, "s_noise", strict=False)
@@ -520,7 +533,7 @@ def dpmpp_2m_sde(
     correction). The first step is first order; the last step to σ = 0 returns ``D``.
     ``n_evals = M``.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     levels = _ladder(sigmas, denoise)
     eta = check_positive(eta, "eta", strict=False)
     s_noise = check_positive(s_noise, "s_noise", strict=False)
@@ -599,8 +612,9 @@ def moment_matched_prior(
             f"cov must have shape (d, d) = ({d}, {d}) for mean.numel() = {d}; "
             f"got {tuple(cov.shape)}"
         )
-    sigma_max = check_positive(sigma_max, "sigma_max")
+    sigma_max = check_noise_level(sigma_max, "sigma_max")
     n = check_int(n, "n")
+    check_generator(generator, mean.device)
     cov64 = cov.detach().to(torch.float64)
     cov64 = 0.5 * (cov64 + cov64.T) + sigma_max**2 * torch.eye(
         d, dtype=torch.float64, device=cov.device
@@ -612,7 +626,7 @@ def moment_matched_prior(
             "matrix (symmetric, positive semi-definite)"
         )
     if quasi_random:
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=mean.device))
         u = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64)
         u = u.clamp(1e-12, 1.0 - 1e-12).to(mean.device)
         z = math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from scorelab.utils import check_finite
+from scorelab.utils import MAX_SIGMA, check_finite, check_generator
 
 #: ``callback(info)`` is called after every step with a dict holding at least ``"i"`` (step
 #: index, from 0), ``"x"`` (the state after the step, ``(B, *D)``) and ``"sigma"`` or ``"t"``.
@@ -49,8 +49,13 @@ class DivergenceError(FloatingPointError):
     """A sampler produced non-finite samples; the message names where and the step size to try."""
 
 
-def validate_start(x: Tensor, name: str = "x") -> Tensor:
-    """Check that a sampler's starting point is a floating ``(B, *D)`` tensor without NaN/Inf."""
+def validate_start(
+    x: Tensor, name: str = "x", *, generator: torch.Generator | None = None
+) -> Tensor:
+    """Check that a sampler's starting point is a floating ``(B, *D)`` tensor without NaN/Inf.
+
+    Also checks the sampler's ``generator``: ``None`` or a ``torch.Generator`` on ``x``'s device.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, *D); got {type(x).__name__}")
     if x.ndim < 2:
@@ -60,6 +65,7 @@ def validate_start(x: Tensor, name: str = "x") -> Tensor:
         )
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
+    check_generator(generator, x.device)
     return check_finite(x, name, hint="start the sampler from finite values")
 
 
@@ -157,6 +163,11 @@ def validate_sigmas(sigmas: Tensor | list[float], name: str = "sigmas") -> list[
         raise ValueError(f"{name} must be a non-empty 1-D sequence of noise levels; got {s.shape}")
     if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
         raise ValueError(f"{name} must be finite and > 0 (the final 0 is appended internally)")
+    if float(s.max()) > MAX_SIGMA:
+        raise ValueError(
+            f"{name} holds {float(s.max()):.3g}; noise levels above {MAX_SIGMA:g} overflow when "
+            "squared: use a sigma_max of a few times the data's scale"
+        )
     if s.numel() > 1 and bool((s[1:] >= s[:-1]).any()):
         raise ValueError(
             f"{name} must be strictly descending (largest noise level first); "

@@ -78,7 +78,7 @@ def reverse_sde(
     (``sde.prior_sample``). With ``denoise`` a final :func:`tweedie_denoise` at ``t_end`` returns
     ``E[x₀ | x_{t_end}]``. ``n_evals = n_steps (+1)``.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     grid = time_grid(sde, n_steps, t_end)
     n_steps = len(grid) - 1
     monitor = StepMonitor(
@@ -157,7 +157,7 @@ def predictor_corrector(
     (default, robust in low dimension) or per-example gradient/noise norms. Ends with a Tweedie
     denoising step when ``denoise``. ``n_evals = n_steps·(1 + n_corrector) (+1)``.
     """
-    x = validate_start(x)
+    x = validate_start(x, generator=generator)
     grid = time_grid(sde, n_steps, t_end)
     n_steps = len(grid) - 1
     snr = check_positive(snr, "snr")

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from scorelab.utils import ScoreFn, append_dims, check_positive, sum_except_batch
+from scorelab.utils import (
+    MAX_SIGMA,
+    ScoreFn,
+    append_dims,
+    check_generator,
+    check_noise_level,
+    check_positive,
+    sum_except_batch,
+)
 
 __all__ = [
     "SDE",
@@ -163,6 +171,7 @@ class SDE:
         device: torch.device | str | None = None,
     ) -> Tensor:
         """Draw ``shape = (B, *D)`` samples of the prior N(0, s² I) (``s = prior_std()``)."""
+        check_generator(generator, torch.get_default_device() if device is None else device)
         z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
         return self.prior_std() * z
 
@@ -225,6 +234,13 @@ class VESDELambda(SDE):
         if lam <= 1.0:
             raise ValueError(f"lam must be > 1 (g(t) = lam^t must grow); got {self.lam}")
         _check_horizon(self.T, self.eps)
+        # g(T) = lam^T is the largest diffusion; g(T)² and σ_T² (of the same order) must be finite.
+        if self.T * math.log(lam) > math.log(MAX_SIGMA):
+            raise ValueError(
+                f"lam={lam:g} is too large for T={self.T:g}: g(T) = lam^T exceeds {MAX_SIGMA:g} "
+                f"and σ_T² = (lam^(2T) − 1)/(2 ln lam) overflows; use "
+                f"lam <= {MAX_SIGMA ** (1.0 / self.T):.3g}"
+            )
 
     @property
     def _log_lam(self) -> float:
@@ -273,13 +289,20 @@ class VESDE(SDE):
 
     def __post_init__(self) -> None:
         lo = check_positive(self.sigma_min, "sigma_min")
-        hi = check_positive(self.sigma_max, "sigma_max")
+        hi = check_noise_level(self.sigma_max, "sigma_max")
         if hi <= lo:
             raise ValueError(
                 f"sigma_max must be > sigma_min; got sigma_max={self.sigma_max}, "
                 f"sigma_min={self.sigma_min}"
             )
         _check_horizon(self.T, self.eps)
+        # For T > 1 the prior std σ(T) = sigma_max·(sigma_max/sigma_min)^(T−1) grows past sigma_max.
+        if self.T > 1 and math.log(hi) + (self.T - 1) * math.log(hi / lo) > math.log(MAX_SIGMA):
+            t_max = 1.0 + (math.log(MAX_SIGMA) - math.log(hi)) / math.log(hi / lo)
+            raise ValueError(
+                f"T={self.T:g} is too large for sigma_max/sigma_min = {hi / lo:.3g}: the noise "
+                f"level σ(T) exceeds {MAX_SIGMA:g} and its square overflows; use T <= {t_max:.3g}"
+            )
 
     @property
     def _log_ratio(self) -> float:

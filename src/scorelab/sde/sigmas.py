@@ -7,12 +7,12 @@ import math
 import torch
 from torch import Tensor
 
-from scorelab.utils import check_int, check_positive
+from scorelab.utils import check_int, check_noise_level, check_positive
 
 
 def _check_range(sigma_max: float, sigma_min: float, n: int) -> tuple[float, float, int]:
     """Validate a ladder's endpoints and length; return them as ``(float, float, int)``."""
-    sigma_max = check_positive(sigma_max, "sigma_max")
+    sigma_max = check_noise_level(sigma_max, "sigma_max")
     sigma_min = check_positive(sigma_min, "sigma_min")
     n = check_int(n, "n", minimum=1)
     if sigma_max < sigma_min:

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from scorelab.utils import batch_sigma, check_finite, check_int, check_positive
+from scorelab.utils import batch_sigma, check_finite, check_generator, check_int, check_positive
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -124,10 +124,18 @@ def _noise_var(sigma: float | Tensor, x: Tensor) -> Tensor:
 
 
 def _draw_device(generator: torch.Generator | None, device: torch.device | str | None):
-    """The device to draw on: the one asked for, else the generator's, else the CPU."""
+    """The device to draw on: the one asked for, else the generator's, else the CPU.
+
+    Also checks ``generator`` (``None`` or a ``torch.Generator`` on that device).
+    """
     if device is not None:
-        return torch.device(device)
-    return generator.device if generator is not None else torch.device("cpu")
+        dev = torch.device(device)
+    elif isinstance(generator, torch.Generator):
+        dev = generator.device
+    else:
+        dev = torch.device("cpu")
+    check_generator(generator, dev)
+    return dev
 
 
 def _check_noise(sigma: float, alpha: float) -> tuple[float, float]:

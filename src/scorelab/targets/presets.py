@@ -29,7 +29,9 @@ def mixture_2d() -> GaussianMixture:
     """The seed 004 two-dimensional mixture: means (0, 1), (2, -1); covs I, [[2, .5], [.5, 1]]."""
     return GaussianMixture(
         means=torch.tensor([[0.0, 1.0], [2.0, -1.0]], dtype=torch.float64),
-        covs=torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.5], [0.5, 1.0]]], dtype=torch.float64),
+        covs=torch.tensor(
+            [[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.5], [0.5, 1.0]]], dtype=torch.float64
+        ),
         weights=torch.tensor([1.0, 1.0], dtype=torch.float64),
     )
 

@@ -4,13 +4,14 @@ Every choice below was measured on two moons and the swiss roll against the slic
 (``benchmarks/bench_training.py``); each piece is a small function the CLI and the demo call:
 
 - :func:`data_stats`: mean, covariance, ``σ_data`` and ``σ_max`` of the training points;
-- :func:`default_model_spec`: a ``ScoreMLP`` with EDM preconditioning at the data's ``σ_data``;
+- :func:`default_model_spec`: a ``ScoreMLP`` with EDM preconditioning at the data's ``σ_data``,
+  centred on the data's mean;
 - :func:`noise_conditional_loss`: denoising score matching with a continuous noise level drawn
   from EDM's log-normal law and EDM's loss weighting (Karras et al. 2022), one value per example;
 - :func:`default_train_config`: Adam, cosine learning rate, an EMA of the weights;
 - :func:`default_sampler`: Heun's method on the probability-flow ODE (Karras et al. 2022, Alg. 1)
   from a moment-matched prior, drawn quasi-randomly (scrambled Sobol points) by default;
-- :func:`fit_2d`: all of the above in one call, on the centred data (:func:`centered_score`).
+- :func:`fit_2d`: all of the above in one call.
 
 Why a quasi-random prior: ``make_moons`` (and ``make_circles``) place exactly half the points on
 each moon at evenly spaced angles, so two of its draws are closer to each other than independent
@@ -35,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from scorelab.losses import dsm_loss
-from scorelab.models import build_model, model_spec
+from scorelab.models import as_score_fn, build_model, model_spec
 from scorelab.samplers.ode import edm_heun, moment_matched_prior
 from scorelab.samplers.result import SampleResult
 from scorelab.sde import karras_sigmas
@@ -47,7 +48,6 @@ __all__ = [
     "DEFAULT_STEPS",
     "DataStats",
     "Fit2D",
-    "centered_score",
     "data_stats",
     "default_loss_fn",
     "default_model_spec",
@@ -165,7 +165,8 @@ def data_stats(x: Tensor) -> DataStats:
 
 def default_model_spec(dim: int, data: Tensor | DataStats, **overrides: Any) -> dict[str, Any]:
     """Spec of the default network: ``ScoreMLP`` (width 128, 3 residual blocks, EDM
-    preconditioning of Karras et al. 2022, Table 1) with ``sigma_data`` from ``data``.
+    preconditioning of Karras et al. 2022, Table 1) with ``sigma_data`` and ``data_mean`` from
+    ``data`` (the preconditioning assumes centred data; see ``ScoreMLP``).
 
     ``data`` is the training points ``(N, *D)`` or their :class:`DataStats`; ``overrides``
     replace keyword arguments of ``ScoreMLP`` (e.g. ``hidden=256``). Build it with
@@ -181,6 +182,7 @@ def default_model_spec(dim: int, data: Tensor | DataStats, **overrides: Any) -> 
         "depth": 3,
         "embed_dim": 64,
         "sigma_data": stats.sigma_data,
+        "data_mean": list(stats.mean),
     }
     kwargs.update(overrides)
     return model_spec("score-mlp", **kwargs)
@@ -388,24 +390,11 @@ def default_sampler(
 # ---------------------------------------------------------------------------------------------
 
 
-def centered_score(model: nn.Module, shift: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
-    """``score(x, σ) = model(x − shift, σ)``: the score, in the data's own coordinates, of a
-    network trained on the centred points ``x0 − shift`` (``shift`` ``(*D)``, the data mean).
-
-    ``ScoreMLP``'s preconditioning (Karras et al. 2022) assumes data centred at 0: its skip term
-    is the score of N(0, σ_data² + σ²) and its input is scaled, not shifted. Far from the origin
-    (a point file with mean 30 σ_data) it then fails; centring costs nothing and fixes that.
-    Bind ``model`` and ``shift`` with ``functools.partial`` to get a ``ScoreFn``.
-    """
-    return model(x - shift.to(device=x.device, dtype=x.dtype), sigma)
-
-
 @dataclass
 class Fit2D:
     """What :func:`fit_2d` returns: the network to sample with (the EMA copy) and the raw trained
-    network, both trained on the centred points ``data − stats.mean`` (use :meth:`score_fn`
-    for the score in the data's coordinates), the network spec, the data statistics, the
-    settings, the metric rows and the time spent."""
+    network, the network spec, the data statistics, the settings, the metric rows and the time
+    spent."""
 
     model: nn.Module
     raw_model: nn.Module
@@ -417,9 +406,8 @@ class Fit2D:
     cpu_seconds: float  #: CPU seconds of this process inside ``train`` (all threads)
 
     def score_fn(self, *, ema: bool = True) -> ScoreFn:
-        """The learned score ``score(x, sigma) -> (B, *D)`` in the data's coordinates."""
-        net = self.model if ema else self.raw_model
-        return functools.partial(centered_score, net, self.stats.mean_tensor())
+        """Learned score ``(x, sigma) -> (B, *D)``; the EMA network unless ``ema=False``."""
+        return as_score_fn(self.model if ema else self.raw_model)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, **kw: Any) -> Tensor:
         """``n`` samples ``(n, *D)`` by :func:`default_sampler` (``kw`` are its options)."""
@@ -439,14 +427,13 @@ def fit_2d(
     config_overrides: Mapping[str, Any] | None = None,
 ) -> Fit2D:
     """Train the default recipe on points ``data`` ``(N, *D)``: :func:`default_model_spec`,
-    :func:`default_loss_fn` and :func:`default_train_config` through ``scorelab.training.train``,
-    on the centred points ``data − mean`` (see :func:`centered_score`).
+    :func:`default_loss_fn` and :func:`default_train_config` through ``scorelab.training.train``.
 
     ``steps`` defaults to :data:`DEFAULT_STEPS`; with ``seconds`` instead, the step count is set
     from the measured time of a few steps on this machine so that training lasts about
     ``seconds``. The network's initial weights come from ``seed`` (so do the batches and noise).
     ``run_dir`` enables checkpoints and the metric log (and resuming), as in ``train``; the
-    checkpoint's ``extra`` holds ``data_stats`` (its ``mean`` is the shift to apply).
+    checkpoint's ``extra`` holds ``data_stats``.
     """
     if steps is not None and seconds is not None:
         raise ValueError("pass steps or seconds, not both")
@@ -454,13 +441,12 @@ def fit_2d(
         raise ValueError("data must be a tensor of points (N, *D)")
     seed = check_int(seed, "seed", minimum=0)
     stats = data_stats(data)
-    centred = data - stats.mean_tensor(data.dtype, data.device).reshape(data.shape[1:])
     spec = default_model_spec(data[0].numel(), stats, **dict(model_overrides or {}))
     loss_fn = default_loss_fn(stats)
     overrides = dict(config_overrides or {})
     if seconds is not None:
         seconds = check_positive(seconds, "seconds")
-        steps = _steps_for_seconds(spec, loss_fn, centred, seconds, overrides)
+        steps = _steps_for_seconds(spec, loss_fn, data, seconds, overrides)
     config = default_train_config(
         steps=DEFAULT_STEPS if steps is None else steps, seed=seed, **overrides
     )
@@ -469,11 +455,11 @@ def fit_2d(
     result = train(
         model,
         loss_fn,
-        centred,
+        data,
         config,
         run_dir=run_dir,
         model_spec=spec,
-        extra={"data_stats": stats.to_dict(), "centred": True, "recipe": "recipe2d"},
+        extra={"data_stats": stats.to_dict(), "recipe": "recipe2d"},
         progress=progress,
     )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
