@@ -14,8 +14,11 @@ One run trains, side by side, on two moons (seed 000 data) and the swiss roll (s
   (ε = 0.05, 100 steps per level) from N(0, σ_max² I).
   The seed recipes' curves are snapshots of one run (their schedules do not depend on its length).
 
-Quality is sliced-W2 (500 directions) between 5000 generated samples and 5000 fresh true samples,
-divided by the noise floor: the RMS sliced-W2 between independent pairs of true draws of 5000.
+Quality is sliced-W2 (500 directions) between 5000 generated samples and 5000 fresh independent
+draws of the data's law, divided by the noise floor: the RMS sliced-W2 between independent pairs
+of such draws. For moons and circles the law is drawn independently (``make_moons`` and
+``make_circles`` are stratified sets; their own floor, far lower, is recorded as
+``stratified_rms``); the swiss roll and the S-curve are independent draws already.
 The default's final figure is the mean over 3 training seeds. The default also trains on
 user-style ``.npy`` files read through ``scorelab.data.load_dataset``.
 

@@ -121,9 +121,9 @@ def test_low_density_mode_shares(fast_run):
     assert numbers["true_weights"] == [0.2, 0.8]
     # Plain Langevin keeps the shares of its uniform start (about 1/2 each side of the diagonal).
     assert abs(numbers["mode_weights_plain_exact"][0] - 0.5) < 0.12
-    # Annealed Langevin with the exact score must move shares towards the true 0.2 (fast mode
-    # runs too few steps per level to reach it; the full recipe records the converged value).
-    assert numbers["mode_weights_annealed_exact"][0] < numbers["mode_weights_plain_exact"][0]
+    # Annealed Langevin with the exact score (full step count even in fast mode: it is cheap)
+    # recovers the true 0.2 (300 chains: binomial standard error 0.023).
+    assert abs(numbers["mode_weights_annealed_exact"][0] - 0.2) < 0.07
     for key in ("sigma_0.1", "sigma_4"):
         assert numbers[f"{key}_median_error_where_dense"] > 0
         assert numbers[f"{key}_median_error_where_sparse"] > 0

@@ -78,10 +78,10 @@ def test_recipes_are_listed() -> None:
     for name in FIGURES:
         assert name in recipes
         assert recipes[name].seed_doc == name[4:7]
-    # Only the image recipe may take more than the 3-minute budget, and it says so.
-    assert recipes["seed000-ncsn-digits"].minutes > 3
+    # Every recipe fits the 3-minute budget (measured: benchmarks/RESULTS_recipes.md) and the
+    # image recipe, the one that could outgrow it on other image sets, states its time.
     assert "minutes on 2 CPU cores" in recipes["seed000-ncsn-digits"].description
-    assert all(r.minutes <= 3 for n, r in recipes.items() if n in FIGURES and "ncsn" not in n)
+    assert all(r.minutes <= 3 for n, r in recipes.items() if n in FIGURES)
 
 
 def test_ncsn_recipe_names_its_dataset() -> None:

@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -407,3 +408,28 @@ def test_killed_run_leaves_loadable_checkpoint_and_frees_lock(tmp_path: Path) ->
     assert res.step == step + 2
     assert [r["step"] for r in res.history] == list(range(1, step + 3))
     assert not list(run_dir.glob(".*.tmp")) and not list(run_dir.glob(".checkpoint*"))
+
+
+def test_train_command_on_a_file_uses_all_rows_and_centres_the_network(tmp_path: Path) -> None:
+    """A point file far from the origin: every row is used (no default n), and the default
+    network is centred on the training mean, so the untrained score is −(x − mean)/(σ² + σ_d²)."""
+    from scorelab.cli.main import main
+    from scorelab.models import as_score_fn, build_model
+    from scorelab.runs import read_run_config
+
+    points = torch.randn(40, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    points = points * torch.tensor([2.0, 0.5], dtype=torch.float64) + torch.tensor([300.0, -50.0])
+    np.save(tmp_path / "far.npy", points.numpy())
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "far.npy"), "--out", str(run), "--steps", "2"]
+    assert main([*argv, "--no-progress"]) == 0
+    config = read_run_config(run)
+    assert config["data"]["n_train"] == 32 and config["data"]["n_test"] == 8
+    kwargs = config["model_spec"]["kwargs"]
+    mean = torch.tensor(kwargs["data_mean"], dtype=torch.float64)
+    assert 250 < float(mean[0]) < 350 and -60 < float(mean[1]) < -40
+    x, sigma = points[:4].float(), torch.full((4,), 0.5)
+    untrained = as_score_fn(build_model(config["model_spec"]))(x, sigma).double()
+    expected = -(x.double() - mean) / (0.25 + kwargs["sigma_data"] ** 2)
+    assert torch.allclose(untrained, expected, rtol=1e-4, atol=1e-5)
+    assert 0.5 < kwargs["sigma_data"] < 2.0  # RMS of the per-coordinate stds (≈ 1.46), not 175

@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--n",
         type=int,
         default=None,
-        help="points to draw (toy sets, targets; default 10000) or to keep (files)",
+        help="points to draw (toy sets, targets; default 10000) or to keep (files; default: all)",
     )
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of points")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size")
@@ -122,20 +122,23 @@ def check_writable(folder: Path) -> None:
 
 def plan_run(args: argparse.Namespace) -> dict[str, Any]:
     """Everything a run needs, as plain values: data, noise range, model spec, train config."""
+    from scorelab.data.toy import TARGET_NAMES, TOY_DATASETS
     from scorelab.runs import data_statistics, is_image_source, load_run_data
 
     source = str(args.data)
     images = is_image_source(source)
-    n = args.n if args.n is not None or images else 10_000
+    # Generated sets draw 10 000 points by default; a file gives all its rows.
+    generated = source in TOY_DATASETS or source in TARGET_NAMES
+    n = args.n if args.n is not None or not generated else 10_000
     if n is not None:
         check_int(n, "--n", minimum=1 if images else 2)
     train_x, test_x = load_run_data(source, n=n, seed=args.seed, test_fraction=args.test_fraction)
-    stats = data_statistics(train_x)
     if train_x.shape[0] < 2:
         raise ValueError(
             f"the training split holds {train_x.shape[0]} point(s); at least 2 are needed: raise "
             "--n or lower --test-fraction"
         )
+    stats = data_statistics(train_x)
     # Points: mean and EDM's σ_data of the data (recipe2d, for the centred network); images: the
     # pixel std.
     point_stats = None if images else recipe2d.data_stats(train_x)

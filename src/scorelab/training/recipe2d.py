@@ -13,13 +13,10 @@ Every choice below was measured on two moons and the swiss roll against the slic
   from a moment-matched prior, drawn quasi-randomly (scrambled Sobol points) by default;
 - :func:`fit_2d`: all of the above in one call.
 
-Why a quasi-random prior: ``make_moons`` (and ``make_circles``) place exactly half the points on
-each moon at evenly spaced angles, so two of its draws are closer to each other than independent
-samples of the same law can be to either. Measured: independent draws of the exact moons law score
-about 1.8–1.95 × that noise floor (single draws 1.3–2.6). A deterministic sampler maps evenly
-spread (scrambled Sobol) prior points to evenly spread samples, which scores ~0.7 with the exact
-score, so the learned model's own error becomes visible. On the swiss roll, whose sklearn draws
-are independent, both priors reach the floor.
+Why a quasi-random prior by default: a deterministic sampler maps evenly spread (scrambled Sobol)
+prior points to evenly spread samples, which sit closer to the data's law than independent draws
+can (measured on moons: 0.81 against 0.92 × the independent-sample noise floor). Pass
+``quasi_random=False`` for independent samples, as the benchmark's headline figure does.
 """
 
 from __future__ import annotations
