@@ -83,7 +83,7 @@ IMAGE_SETTINGS: dict[tuple[str, str], ImageSettings] = {
         64, 10000, 256, 1e-3, 0.999, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 25
     ),
     ("mnist-subset", "cpu"): ImageSettings(
-        16, 3000, 64, 2e-3, 0.999, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 50
+        16, 8000, 64, 2e-3, 0.999, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 25
     ),
     ("mnist-subset", "gpu"): ImageSettings(
         64, 30000, 128, 5e-4, 0.9995, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 50
