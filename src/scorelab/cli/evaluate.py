@@ -82,7 +82,7 @@ def evaluate_samples(run, samples: torch.Tensor, args: argparse.Namespace) -> di
     draw = fresh_sampler(data_cfg["source"])
     if draw is not None:
         report["distances"] = compare_to_floor(samples, draw, repeats=args.repeats, seed=args.seed)
-        report["reference"] = "fresh true draws"
+        report["reference"] = "fresh independent draws of the data's law"
     else:
         _, test = load_run_data(
             data_cfg["source"],
