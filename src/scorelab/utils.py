@@ -126,6 +126,18 @@ def check_module_input(module: nn.Module, x: Tensor, name: str = "x") -> None:
         )
 
 
+def seeded_module(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with its initial weights a function of ``seed`` alone.
+
+    ``nn.Linear``/``nn.Conv2d`` draw their initial weights from the global RNG; ``fork_rng``
+    seeds it only inside this call and restores the caller's state afterwards, so no global
+    seeding leaks out.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
 def check_int(value: int, name: str, *, minimum: int = 1) -> int:
     """Validate an integer option (``bool`` is refused)."""
     if isinstance(value, bool) or not isinstance(value, int | torch.SymInt):

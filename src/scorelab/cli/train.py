@@ -138,11 +138,14 @@ def plan_run(args: argparse.Namespace) -> dict[str, Any]:
             f"the training split holds {train_x.shape[0]} point(s); at least 2 are needed: raise "
             "--n or lower --test-fraction"
         )
-    stats = data_statistics(train_x)
-    # Points: mean and EDM's σ_data of the data (recipe2d, for the centred network); images: the
-    # pixel std.
+    # Points: mean, covariance and EDM's σ_data (recipe2d: the centred network and the prior);
+    # images: the pixel std, and the prior's moments from data_statistics.
     point_stats = None if images else recipe2d.data_stats(train_x)
-    sigma_data = float(train_x.double().std()) if images else point_stats.sigma_data
+    if images:
+        stats, sigma_data = data_statistics(train_x), float(train_x.double().std())
+    else:
+        stats = {k: point_stats.to_dict()[k] for k in ("mean", "cov")}
+        sigma_data = point_stats.sigma_data
     sigma_max, sigma_min = _noise_range(train_x, args, sigma_data, images)
     spec = _model_spec(args, train_x, point_stats)
     defaults = {

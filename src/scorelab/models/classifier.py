@@ -24,7 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scorelab.training.checkpoint import CheckpointError
-from scorelab.utils import atomic_writer, check_finite, check_int, check_positive
+from scorelab.utils import (
+    atomic_writer,
+    check_finite,
+    check_int,
+    check_positive,
+    seeded_module,
+)
 
 #: Marks a file written by :func:`save_classifier` (training checkpoints lack it).
 CLASSIFIER_KIND = "scorelab-classifier"
@@ -156,10 +162,9 @@ def train_classifier(
         n_classes = max(int(labels.max()) + 1, 2)
     elif int(labels.max()) >= n_classes:
         raise ValueError(f"labels go up to {int(labels.max())}; n_classes must exceed that")
-    # The layers draw their initial weights from the global RNG; fork it so seeding stays local.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LeNet(images.shape[1], images.shape[2], n_classes, feature_dim, channels)
+    model = seeded_module(
+        lambda: LeNet(images.shape[1], images.shape[2], n_classes, feature_dim, channels), seed
+    )
     model = model.to(device=images.device, dtype=images.dtype)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     noise_gen = torch.Generator(device=images.device).manual_seed(seed + 1)

@@ -54,6 +54,11 @@ class RecipeContext:
         """A fresh generator for one random stream of this recipe (seed and stream mixed)."""
         return torch.Generator().manual_seed(self.seed * 1_000_003 + stream)
 
+    @property
+    def mode(self) -> str:
+        """``"fast"`` or ``"full"``: the key of the recipes' per-mode settings dicts."""
+        return "fast" if self.fast else "full"
+
     def pick(self, full: Any, fast: Any) -> Any:
         """``fast`` in fast mode (tests), ``full`` otherwise."""
         return fast if self.fast else full

@@ -32,6 +32,7 @@ from scorelab.plotting import (
 from scorelab.recipes.base import Recipe, RecipeContext
 from scorelab.samplers import langevin, score_ascent
 from scorelab.targets import anticorrelated
+from scorelab.utils import seeded_module
 
 # Langevin on the Gaussian. The seed runs K = 20 states from 2·N(0, I) and leaves the step open.
 # Its slow direction (variance 1.7, precision 0.59) forgets the start like (1 − η/2·0.59)^k, so 20
@@ -54,21 +55,6 @@ SWISS_LR, SWISS_WEIGHT_DECAY = 1e-3, 0.01
 SWISS_SIGMA = 0.01
 ASCENT_START, ASCENT_STEPS, ASCENT_EPS = (1.5, 1.5), 20, 1e-2
 FIELD_BOX = (-1.5, 2.0)
-
-
-def seeded_module(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Build a network whose initial weights come from a forked global RNG seeded with ``seed``.
-
-    ``nn.Linear`` draws its initial weights from the global RNG; forking keeps the caller's RNG
-    state untouched while making the weights a function of ``seed`` alone.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
-def _mode(ctx: RecipeContext) -> str:
-    return "fast" if ctx.fast else "full"
 
 
 def _ula_covariance(cov: Tensor, eta: float) -> Tensor:
@@ -97,7 +83,7 @@ def _moment_plot(steps: np.ndarray, covs: np.ndarray, truth: Tensor, ula: Tensor
 
 def run_langevin(ctx: RecipeContext) -> None:
     """Langevin with the exact score of the anti-correlated Gaussian against exact draws."""
-    mode = _mode(ctx)
+    mode = ctx.mode
     target = anticorrelated()
     n, eta, n_steps = LANGEVIN_N[mode], LANGEVIN_ETA[mode], LANGEVIN_STEPS[mode]
     gen = ctx.generator(0)
@@ -211,7 +197,7 @@ def _field_alignment(score: Callable[[Tensor], Tensor], data: Tensor, min_dist: 
 
 def run_swiss_roll(ctx: RecipeContext) -> None:
     """Full-batch single-σ DSM on the swiss roll, its score field and the score-ascent trail."""
-    mode = _mode(ctx)
+    mode = ctx.mode
     n, n_steps = SWISS_N[mode], SWISS_STEPS[mode]
     data = swiss_roll(n, generator=ctx.generator(0))
     model = seeded_module(lambda: SoftplusMLP(dim=2, hidden=128), ctx.seed)

@@ -23,11 +23,11 @@ from scorelab.metrics import mixture_weights
 from scorelab.models import ScoreMLP, SoftplusMLP, as_score_fn
 from scorelab.plotting import animate_points, hdr_levels, loss_curves, new_figure, save_figure
 from scorelab.recipes.base import Recipe, RecipeContext
-from scorelab.recipes.seed001 import seeded_module
 from scorelab.samplers import annealed_langevin, langevin
 from scorelab.sde import geometric_sigmas
 from scorelab.targets import GaussianMixture
 from scorelab.training import TrainConfig, train
+from scorelab.utils import seeded_module
 
 MEANS = ((-5.0, -5.0), (5.0, 5.0))
 WEIGHTS = (0.2, 0.8)
@@ -186,7 +186,7 @@ def _sample_panels(sets: dict[str, Tensor], data: Tensor, target: GaussianMixtur
 
 def run_low_density(ctx: RecipeContext) -> None:
     """Small vs large σ score errors against density, and plain vs annealed Langevin."""
-    mode = "fast" if ctx.fast else "full"
+    mode = ctx.mode
     target = two_mode_mixture()
     data = target.sample(N_DATA[mode], generator=ctx.generator(0))
 

@@ -24,11 +24,11 @@ from scorelab.metrics import fraction_below, score_error_per_level
 from scorelab.models import SigmaInputMLP, as_score_fn
 from scorelab.plotting import animate_curves, loss_curves, new_figure, pdf_1d, save_figure
 from scorelab.recipes.base import Recipe, RecipeContext
-from scorelab.recipes.seed001 import seeded_module
 from scorelab.samplers import annealed_langevin, langevin
 from scorelab.sde import geometric_sigmas
 from scorelab.targets import mixture_1d
 from scorelab.training import TrainConfig, train
+from scorelab.utils import seeded_module
 
 # The seed's ladder: L = 6 geometric levels from 2.0 to 0.5 (ratio 0.25^(1/5) ≈ 0.758). We keep its
 # ratio and continue it to 12 levels, so the seed's six are the first six and σ_min ≈ 0.095, where
@@ -242,7 +242,7 @@ def _modes_figure(sets: dict[str, Tensor], grid: Tensor, true_pdf: np.ndarray, p
 
 def run_mixture_1d(ctx: RecipeContext) -> None:
     """MDSM on the 1-D mixture, recovered densities, and plain vs annealed Langevin shares."""
-    mode = "fast" if ctx.fast else "full"
+    mode = ctx.mode
     target = mixture_1d()
     data = target.sample(N_TRAIN[mode], generator=ctx.generator(0))
     grid = torch.linspace(*BOX, GRID_POINTS[mode])[:, None]
@@ -400,7 +400,7 @@ def _notes(ctx: RecipeContext, n_train: int, l1: dict[str, float]) -> None:
     num = ctx.numbers
     ctx.note(
         f"Training: {n_train} draws of 0.1·N(−3, 1) + 0.9·N(3, 1); a one-hidden-layer ReLU network "
-        f"with input [x, log σ] (SigmaInputMLP, {HIDDEN['fast' if ctx.fast else 'full']} units); "
+        f"with input [x, log σ] (SigmaInputMLP, {HIDDEN[ctx.mode]} units); "
         "multi-level DSM with λ(σ) = σ², the level drawn per example log-uniformly on "
         f"[{TRAIN_SIGMAS[0]:g}, {TRAIN_SIGMAS[1]:g}], which covers the seed's geometric ladder "
         f"2.0 … 0.5 continued with its ratio to 12 levels, down to σ_min = {SIGMA_MIN:.3g}; Adam "
@@ -436,7 +436,7 @@ def _notes(ctx: RecipeContext, n_train: int, l1: dict[str, float]) -> None:
         f"annealed Langevin) puts {num['share_below_0_plain_exact']:.3f} of its samples below 0: "
         "the start puts about 43 % of the chains left of the barrier and few cross it in that "
         "time. Annealed Langevin over the 12 levels (step 0.5·σ_i², "
-        f"{STEPS_EACH['fast' if ctx.fast else 'full']} steps a level, final denoising) gets "
+        f"{STEPS_EACH[ctx.mode]} steps a level, final denoising) gets "
         f"{num['share_below_0_annealed_exact']:.3f} with the exact noised score and "
         f"{num['share_below_0_annealed_learned']:.3f} with the learned one (true "
         f"{num['share_below_0_true']:.3f}; the training draws have "

@@ -41,7 +41,7 @@ from scorelab.samplers import moment_matched_prior, probability_flow, reverse_sd
 from scorelab.sde import VESDELambda
 from scorelab.targets import GaussianMixture, mixture_2d
 from scorelab.training import TrainConfig, train
-from scorelab.utils import ScoreFn, append_dims
+from scorelab.utils import ScoreFn, append_dims, seeded_module
 
 #: λ of g(t) = λ^t for the mixture, the learned model and the samplers (the seed's setting).
 LAMBDA = 25.0
@@ -404,10 +404,7 @@ def _train_model(
     n_train, n_test = ctx.pick((10000, 2000), (1000, 400))
     x_train = target.sample(n_train, ctx.generator(0), dtype=torch.float32)
     x_test = target.sample(n_test, ctx.generator(1), dtype=torch.float32)
-    # nn.Linear draws its initial weights from the global RNG: seed a forked copy of it.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed)
-        net = ScoreModel_Time(LAMBDA, generator=ctx.generator(2))
+    net = seeded_module(lambda: ScoreModel_Time(LAMBDA, generator=ctx.generator(2)), ctx.seed)
     model = TimeConditioned(net, sde)  # score(x, σ) = net(x, t(σ))
     probes = {
         "train": _probe(x_train, sde, ctx.generator(3)),

@@ -39,7 +39,7 @@ from scorelab.samplers.result import SampleResult
 from scorelab.sde import karras_sigmas
 from scorelab.training.config import TrainConfig
 from scorelab.training.loop import LossFn, train
-from scorelab.utils import ScoreFn, check_finite, check_int, check_positive
+from scorelab.utils import ScoreFn, check_finite, check_int, check_positive, seeded_module
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -447,7 +447,7 @@ def fit_2d(
     config = default_train_config(
         steps=DEFAULT_STEPS if steps is None else steps, seed=seed, **overrides
     )
-    model = _build_seeded(spec, seed)
+    model = seeded_module(lambda: build_model(spec), seed)
     wall, cpu = time.perf_counter(), time.process_time()
     result = train(
         model,
@@ -462,17 +462,6 @@ def fit_2d(
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     ema = result.ema_model if result.ema_model is not None else result.model
     return Fit2D(ema, result.model, spec, stats, config, result.history, wall, cpu)
-
-
-def _build_seeded(spec: dict[str, Any], seed: int) -> nn.Module:
-    """``build_model(spec)`` with initial weights fixed by ``seed``.
-
-    ``nn.Linear`` draws its initial weights from the global generator; ``fork_rng`` seeds it only
-    inside this block and restores the caller's state afterwards (no global seeding leaks out).
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.random.manual_seed(seed)
-        return build_model(spec)
 
 
 def _steps_for_seconds(
