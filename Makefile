@@ -10,7 +10,7 @@ DEMO_OUT ?= runs/demo
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench bench-full lint clean notebooks
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,17 @@ test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: setup
+	$(PIP) install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/run_all.py
+
+bench-full: setup
+	$(PIP) install --quiet -c constraints.txt -e ".[bench]"
+	$(PY) benchmarks/run_all.py --full
+
+# Run every tutorial notebook in full mode and write HTML copies, figures embedded, to read
+# without running: notebooks/html/*.html (git-ignored). The tests run them in fast mode.
+notebooks: setup
+	$(PY) notebooks/run_notebooks.py --html notebooks/html
 
 lint: setup
 	$(PIP) install --quiet -c constraints.txt ruff

@@ -1,10 +1,11 @@
 """Image score models measured with the classifier FID: 8×8 digits and the 28×28 MNIST subset.
 
-For each image set the benchmark runs the real command-line path in this process:
+For each image set the benchmark calls the library functions the command line calls:
 
-1. ``scorelab classifier --data SET`` trains the LeNet whose features give the Fréchet distance;
-2. ``scorelab train --data SET`` with the settings of ``scorelab.training.images.image_settings``
-   (small U-Net, σ log-uniform in [σ_min, σ_max], σ² weight, EMA), timed (wall and CPU);
+1. ``train_classifier`` (as ``scorelab classifier``) trains the LeNet whose features give the
+   Fréchet distance;
+2. ``plan_run``/``train_run`` (as ``scorelab train --data SET``) with the image set's training
+   preset for the device (``scorelab.training.presets``), timed (wall and CPU);
 3. samples from the EMA network with the seed's annealed Langevin (10 levels × 100 steps and the
    final denoising step: 1001 score evaluations) and with few-evaluation samplers (≤ 100), each
    scored by ``image_quality_report`` (FID, the real-vs-real floor at the same sample size
@@ -34,22 +35,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, save_results  # noqa: E402
 
-from scorelab.cli.main import build_parser, main  # noqa: E402
-from scorelab.cli.sampling import run_sampler  # noqa: E402
+from scorelab.data.images import load_images  # noqa: E402
 from scorelab.metrics.fid import image_quality_report  # noqa: E402
-from scorelab.models.classifier import load_classifier  # noqa: E402
+from scorelab.models.classifier import classifier_accuracy, train_classifier  # noqa: E402
 from scorelab.plotting import image_grid, loss_curves, nearest_neighbour_grid  # noqa: E402
-from scorelab.runs import load_run, load_run_data  # noqa: E402
+from scorelab.runs import load_run, load_run_data, plan_run, train_run  # noqa: E402
+from scorelab.samplers import SamplerConfig, draw_samples  # noqa: E402
 from scorelab.training import read_metrics  # noqa: E402
-from scorelab.training.images import image_bits_per_dim, image_settings  # noqa: E402
+from scorelab.training.images import image_bits_per_dim  # noqa: E402
 
 #: The seed's annealed Langevin: 10 geometric levels × 100 steps (+ the final denoising step).
-ALD = ["--sampler", "annealed-langevin", "--levels", "10", "--steps", "100"]
+ALD = SamplerConfig("annealed-langevin", 100, {"levels": 10})
 #: Few-evaluation samplers compared with it (score evaluations in brackets).
 FEW = {
-    "dpmpp-2m-sde-50": ["--sampler", "dpmpp-2m-sde", "--steps", "50"],  # 50
-    "edm-stochastic-25": ["--sampler", "edm-stochastic", "--steps", "25"],  # 49
-    "dpmpp-2m-sde-25": ["--sampler", "dpmpp-2m-sde", "--steps", "25"],  # 25
+    "dpmpp-2m-sde-50": SamplerConfig("dpmpp-2m-sde", 50),  # 50
+    "edm-stochastic-25": SamplerConfig("edm-stochastic", 25),  # 49
+    "dpmpp-2m-sde-25": SamplerConfig("dpmpp-2m-sde", 25),  # 25
 }
 #: Per image set: samples for the few-evaluation samplers and for annealed Langevin (28×28 on a
 #: shared CPU: 1001 evaluations of 50 samples already take minutes), classifier epochs, test
@@ -64,7 +65,7 @@ PLAN = {
         "few": ["dpmpp-2m-sde-50", "dpmpp-2m-sde-25"],
     },
 }
-QUICK = {"steps": 40, "n": 64, "n_ald": 16, "clf_epochs": 1, "bpd": 4, "ald_steps": "5"}
+QUICK = {"steps": 40, "n": 64, "n_ald": 16, "clf_epochs": 1, "bpd": 4, "ald_steps": 5}
 
 
 def _loss_description() -> dict:
@@ -84,22 +85,11 @@ def _loss_description() -> dict:
     }
 
 
-def _cli(argv: list[str]) -> float:
-    """Run ``scorelab ARGV`` in this process; return its wall seconds (raise on failure)."""
-    start = time.perf_counter()
-    code = main(argv)
-    if code != 0:
-        raise SystemExit(f"scorelab {' '.join(argv)} failed with exit code {code}")
-    return time.perf_counter() - start
-
-
-def _sample(run, sampler_args: list[str], n: int, seed: int) -> tuple[torch.Tensor, int, float]:
-    """Samples ``(n, 1, H, W)`` of a run with the sampler named by ``scorelab evaluate`` flags."""
-    parser, _ = build_parser()
-    args = parser.parse_args(["evaluate", str(run.run_dir), *sampler_args])
+def _sample(run, config: SamplerConfig, n: int, seed: int) -> tuple[torch.Tensor, int, float]:
+    """Samples ``(n, 1, H, W)`` of a run with a sampler configuration."""
     generator = torch.Generator(device=run.device).manual_seed(seed)
     start = time.perf_counter()
-    result = run_sampler(args, run.score_source(), n, generator=generator)
+    result = draw_samples(run.score_source(), n, config, generator=generator)
     return result.samples.detach().cpu(), result.n_evals, time.perf_counter() - start
 
 
@@ -112,60 +102,39 @@ def _quality(classifier, samples: torch.Tensor, test: torch.Tensor) -> dict:
 def bench_set(name: str, opts: argparse.Namespace, figures: Path) -> dict:
     """Classifier, training, samplers and figures for one image set; returns its numbers."""
     plan = dict(PLAN[name])
-    settings = image_settings(name, opts.device)
-    train_args = settings.train_args()
+    steps = QUICK["steps"] if opts.quick else opts.steps
     if opts.quick:
         plan.update({k: v for k, v in QUICK.items() if k in plan})
         plan["few"] = plan["few"][:1]
-        train_args += ["--steps", str(QUICK["steps"])]
-    if opts.steps is not None:
-        train_args += ["--steps", str(opts.steps)]
-    work = opts.work / name
-    clf_path, run_dir = work / "classifier.pt", work / "run"
-    out: dict = {"data": name, "settings": settings.to_dict(), "loss": _loss_description()}
+    run_dir = opts.work / name / "run"
+    run_plan, train_x, test_x = plan_run(
+        name, device=opts.device, steps=steps, train={"log_every": 50, "eval_every": 250}
+    )
+    out: dict = {"data": name, "preset": run_plan["preset"], "loss": _loss_description()}
 
-    # 1. The classifier that measures the samples.
-    clf_argv = [
-        "classifier",
-        "--data",
-        name,
-        "--out",
-        str(clf_path),
-        "--epochs",
-        str(plan["clf_epochs"]),
-        "--device",
-        opts.device,
-    ]
-    out["classifier"] = {"command": "scorelab " + " ".join(clf_argv), "seconds": _cli(clf_argv)}
-    classifier, meta = load_classifier(clf_path)
-    classifier = classifier.to(opts.device)
-    out["classifier"]["test_accuracy"] = meta["accuracy"]
+    # 1. The classifier that measures the samples (as `scorelab classifier`).
+    start = time.perf_counter()
+    x_tr, y_tr = load_images(name, "train", seed=0)
+    x_te, y_te = load_images(name, "test", seed=0)
+    classifier = train_classifier(
+        x_tr.to(opts.device), y_tr.to(opts.device), epochs=plan["clf_epochs"], seed=0
+    )
+    accuracy = classifier_accuracy(classifier, x_te.to(opts.device), y_te.to(opts.device))
+    out["classifier"] = {
+        "call": f"train_classifier(epochs={plan['clf_epochs']}, seed=0)",
+        "seconds": time.perf_counter() - start,
+        "test_accuracy": accuracy,
+    }
 
-    # 2. Training through the CLI; wall and CPU time (one thread: CPU time ≈ one core's time).
-    train_argv = [
-        "train",
-        "--data",
-        name,
-        "--out",
-        str(run_dir),
-        "--no-resume",
-        "--no-progress",
-        "--device",
-        opts.device,
-        "--log-every",
-        "50",
-        "--eval-every",
-        "250",
-        *train_args,
-    ]
-    cpu0 = time.process_time()
-    wall = _cli(train_argv)
-    cpu = time.process_time() - cpu0
+    # 2. Training (as `scorelab train --data SET`); wall and CPU time (one thread: CPU ≈ wall).
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    train_run(run_plan, train_x, test_x, run_dir, resume=False, progress=False)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     run = load_run(run_dir, device=opts.device)
     cfg = run.config["train"]
     rows = read_metrics(run_dir / "metrics.csv")
     out["train"] = {
-        "command": "scorelab " + " ".join(train_argv),
+        "call": f"plan_run({name!r}, device={opts.device!r}, steps={steps}) + train_run",
         "steps": run.step,
         "batch_size": cfg["batch_size"],
         "wall_s": wall,
@@ -191,20 +160,18 @@ def bench_set(name: str, opts: argparse.Namespace, figures: Path) -> dict:
     # 3. Samplers against the held-out images.
     data = run.config["data"]
     train_x, test = load_run_data(name, n=None, seed=data["seed"], test_fraction=0.2)
-    ald_args = list(ALD)
-    if opts.quick:
-        ald_args[-1] = QUICK["ald_steps"]
+    ald = SamplerConfig(ALD.sampler, QUICK["ald_steps"], ALD.options) if opts.quick else ALD
     samplers = {
-        "annealed-langevin-10x100": (ald_args, plan["n_ald"]),
+        "annealed-langevin-10x100": (ald, plan["n_ald"]),
         **{k: (FEW[k], plan["n"]) for k in plan["few"]},
     }
     out["samplers"] = {}
     kept = {}
-    for label, (sampler_args, n) in samplers.items():
-        samples, n_evals, seconds = _sample(run, sampler_args, n, opts.seed)
+    for label, (config, n) in samplers.items():
+        samples, n_evals, seconds = _sample(run, config, n, opts.seed)
         kept[label] = samples
         row = {
-            "args": " ".join(sampler_args),
+            "sampler": config.to_dict(),
             "n_evals": n_evals,
             "seconds": seconds,
             "images_per_s": n / seconds,

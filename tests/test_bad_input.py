@@ -441,12 +441,12 @@ CLI: list[Case] = [
         train_with("--device", st.sampled_from(["tpu", "gpu", "cuda:x", "CPU", "mps0"])),
         r"device",
     ),
-    Case("train --model unknown", "cli", train_with("--model", names), r"--model"),
+    Case("train --preset unknown", "cli", train_with("--preset", names), r"--preset"),
     Case(
-        "train --model small-unet on points",
+        "train --preset for images on points",
         "cli",
-        train_with("--model", st.just("small-unet")),
-        r"--model",
+        train_with("--preset", st.sampled_from(["digits-cpu", "mnist-subset-gpu"])),
+        r"image|points",
     ),
     Case(
         "train --data unknown name",
@@ -523,7 +523,7 @@ CLI: list[Case] = [
     Case(
         "data file unknown suffix",
         "cli",
-        st.sampled_from([".txt", ".json", ".pt"]).flatmap(
+        st.sampled_from([".txt", ".pt"]).flatmap(
             lambda s: train_data(lambda env: write_text(env, "1,2\n3,4\n", s))
         ),
         r"extension",
@@ -715,22 +715,14 @@ CLI: list[Case] = [
         r"n-samples",
     ),
     Case(
-        "evaluate --repeats <= 0",
+        "evaluate --distances unknown",
         "cli",
-        non_positive_int.map(
-            lambda r: (
-                lambda env: [
-                    "evaluate",
-                    str(env["run"]),
-                    "-n",
-                    "20",
-                    "--steps",
-                    "2",
-                    f"--repeats={r}",
-                ]
+        names.map(
+            lambda d: (
+                lambda env: ["evaluate", str(env["run"]), "-n", "20", f"--distances={d}"]
             )
         ),
-        r"repeats",
+        r"distances",
     ),
     Case(
         "evaluate RUN_DIR missing",

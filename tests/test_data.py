@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from scorelab.data.noise_levels import SIGMA_MIN_FRACTION
+
 from scorelab.data import images as images_mod
 from scorelab.data.files import DataError, load_points
 from scorelab.data.images import (
@@ -525,7 +527,7 @@ def test_default_sigma_min_and_geometric_ladder():
     x = torch.tensor([[0.0, 0.0], [6.0, 8.0]])  # distance 10; coordinate variances 9 and 16
     levels = choose_sigmas(x)
     assert data_scale(x) == pytest.approx(math.sqrt(12.5))
-    assert levels.sigma_min == pytest.approx(0.01 * math.sqrt(12.5))
+    assert levels.sigma_min == pytest.approx(SIGMA_MIN_FRACTION * math.sqrt(12.5))
     assert levels.sigma_max == pytest.approx(10.0)
     s = levels.sigmas.double()
     assert levels.sigmas.dtype == torch.float32

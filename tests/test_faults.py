@@ -744,7 +744,7 @@ def test_crafted_pickle_checkpoint_is_refused_by_every_command(
     out = tmp_path / "s.npy"
     commands = [
         ["sample", str(run_dir), "-n", "5", "--steps", "2", "--out", str(out)],
-        ["evaluate", str(run_dir), "-n", "20", "--steps", "2", "--repeats", "1"],
+        ["evaluate", str(run_dir), "-n", "20", "--steps", "2"],
         train_argv(run_dir, 8, 2),
     ]
     for argv in commands:

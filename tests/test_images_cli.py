@@ -18,7 +18,6 @@ from scorelab.training.images import (
     dequantize,
     dequantized_loss,
     image_bits_per_dim,
-    image_settings,
 )
 
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -195,14 +194,20 @@ def test_bits_per_dim_of_a_gaussian_matches_the_exact_value() -> None:
     assert out["offset_bits"] == 7 and out["n_images"] == 6 and out["n_evals"] > 10
 
 
-def test_image_settings_are_valid_train_flags() -> None:
-    from scorelab.cli.main import build_parser
+def test_image_presets_fit_the_machine() -> None:
+    """`scorelab train --data digits` on a CPU plans the CPU preset (minutes, not a GPU job)."""
+    from scorelab.data.noise_levels import IMAGE_SIGMA_MIN
+    from scorelab.runs import plan_run
+    from scorelab.training.presets import TRAINING_PRESETS, preset_for
 
-    parser, _ = build_parser()
-    for source in ("digits", "mnist-subset"):
-        flags = image_settings(source).train_args()
-        args = parser.parse_args(["train", "--data", source, "--out", "x", *flags])
-        assert args.sigma_min == image_settings(source).sigma_min
-    assert (
-        image_settings("/some/mnist/folder", "cuda").steps >= image_settings("mnist-subset").steps
-    )
+    assert preset_for("digits", images=True, device="cpu").name == "digits-cpu"
+    assert preset_for("mnist-subset", images=True, device="cuda:0").name == "mnist-subset-gpu"
+    assert preset_for("/some/mnist/folder", images=True, device="cuda").name == "mnist-gpu"
+    for name in ("digits", "mnist-subset", "mnist"):
+        cpu, gpu = TRAINING_PRESETS[f"{name}-cpu"], TRAINING_PRESETS[f"{name}-gpu"]
+        assert gpu.train["steps"] >= cpu.train["steps"] and gpu.model["base"] > cpu.model["base"]
+    plan, train_x, _ = plan_run("digits", device="cpu")
+    assert plan["preset"] == "digits-cpu" and plan["model_spec"]["kwargs"]["base"] == 16
+    assert plan["train"]["steps"] == TRAINING_PRESETS["digits-cpu"].train["steps"] <= 2000
+    assert plan["noise"]["sigma_min"] == IMAGE_SIGMA_MIN and train_x.ndim == 4
+    assert plan["sampler"] == TRAINING_PRESETS["digits-cpu"].sampler.to_dict()

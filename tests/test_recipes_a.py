@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from scorelab.recipes import get_recipe, run_recipe
+from scorelab.recipes.coverage import items_for
 from scorelab.recipes.seed001 import _ula_covariance
 from scorelab.recipes.seed002 import two_mode_mixture
 from scorelab.recipes.seed003 import (
@@ -39,6 +40,15 @@ FIGURES = {
         "langevin_shares.png",
         "score_fit.gif",
         "pdf_fit.gif",
+        # The seed's own protocol and figures, beside the improved method's.
+        "seed_score_and_sample.png",
+        "seed_fitting.png",
+        "seed_last_fitting.png",
+        "seed_pdf_per_sigma.png",
+        "seed_pdf_last.png",
+        "seed_loss.png",
+        "seed_score_fit.gif",
+        "seed_pdf_fit.gif",
     ],
 }
 
@@ -79,6 +89,9 @@ def test_report_embeds_every_figure(fast_run, name):
     assert page.count("<p>") >= 3  # the description and at least two notes
     assert numbers["seconds"] > 0
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    # Every figure and number of the seed that this recipe reproduces (recipes/coverage.py).
+    files, keys = items_for(name)
+    assert set(files) <= set(FIGURES[name]) and set(keys) <= set(numbers)
 
 
 def test_langevin_matches_the_gaussian(fast_run):
@@ -149,6 +162,15 @@ def test_mixture_1d_recipe_numbers(fast_run):
     assert abs(numbers["share_below_0_annealed_exact"] - 0.101) < 0.04
     for key in ("l1_seed_method_sigma_0.5_vs_p", "l1_recovered_vs_p", "l1_mle_floor"):
         assert 0 < numbers[key] < 2
+    # The seed's protocol runs beside the improved one, on the seed's 1024 draws and 6 levels.
+    seed, improved = numbers["comparison"]["as_in_seed"], numbers["comparison"]["improved"]
+    assert seed["n_train"] == 1024 and numbers["seed_sigmas"][0] == 2.0
+    assert len(numbers["seed_sigmas"]) == 6 and abs(numbers["seed_sigmas"][-1] - 0.5) < 1e-9
+    for side in (seed, improved):
+        assert len(side["relative_score_error_at_seed_levels"]) == 6
+        assert 0 <= side["share_below_0_annealed_learned"] <= 1
+    # The seed's recovery estimates p_0.5, so it is closer to p_0.5 than to p.
+    assert seed["l1_pdf_vs_p_0.5"] < seed["l1_pdf_vs_p"]
 
 
 def _exact_1d(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,14 +11,21 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
+from scorelab.data.toy import TARGET_NAMES
+from scorelab.metrics import mode_separation, mode_weight_report, modes_separated
 from scorelab.targets import (
+    PRESET_DESCRIPTIONS,
+    PRESET_TABLE,
     PRESETS,
     Gaussian,
     GaussianMixture,
+    aniso_16d,
     anticorrelated,
     get_target,
     mixture_1d,
     mixture_2d,
+    ring_8,
+    spiral_2d,
 )
 
 F64 = torch.float64
@@ -328,7 +336,14 @@ def test_component_accessor_matches_parameters():
 
 
 def test_presets():
-    assert set(PRESETS) == {"anticorrelated", "mixture-1d", "mixture-2d"}
+    assert set(PRESETS) == {
+        "anticorrelated",
+        "mixture-1d",
+        "mixture-2d",
+        "ring-8",
+        "spiral-2d",
+        "aniso-16d",
+    }
     g = anticorrelated()
     assert isinstance(g, Gaussian) and g.dim == 2
     torch.testing.assert_close(g.covariance(), torch.tensor([[1.0, -0.7], [-0.7, 1.0]], dtype=F64))
@@ -343,6 +358,99 @@ def test_presets():
         assert type(get_target(name)) is type(build())
     with pytest.raises(ValueError, match="anticorrelated, mixture-1d, mixture-2d"):
         get_target("moons")
+
+
+def test_every_preset_has_a_one_line_description_and_one_table():
+    assert list(PRESET_DESCRIPTIONS) == list(PRESETS) == list(PRESET_TABLE)
+    for name, text in PRESET_DESCRIPTIONS.items():
+        assert text.strip() and "\n" not in text and len(text) <= 90, name
+        assert PRESETS[name] is PRESET_TABLE[name].build
+    # load_dataset accepts every preset by name (data keeps its own copy of the names)
+    assert TARGET_NAMES == tuple(PRESETS)
+
+
+def test_ring_8_preset():
+    t = ring_8()
+    assert (t.n_components, t.dim) == (8, 2)
+    torch.testing.assert_close(t.means.norm(dim=1), torch.full((8,), 2.5, dtype=F64))
+    torch.testing.assert_close(t.covs, 0.01 * torch.eye(2, dtype=F64).expand(8, 2, 2))
+    torch.testing.assert_close(t.weights, torch.arange(1, 9, dtype=F64) / 36)
+
+
+def test_spiral_2d_preset_is_a_thin_ridge_of_overlapping_components():
+    t = spiral_2d()
+    assert t.dim == 2 and 30 <= t.n_components <= 60
+    steps = t.means.diff(dim=0).norm(dim=1)
+    std = float(t.covs[0, 0, 0].sqrt())
+    # equal arc-length steps of about two stds: neighbours overlap into one smooth ridge
+    assert float(steps.max() / steps.min()) < 1.05 and 1.5 * std < float(steps.mean()) < 2.5 * std
+    torch.testing.assert_close(
+        t.weights, torch.full((t.n_components,), 1 / t.n_components, dtype=F64)
+    )
+
+
+def test_aniso_16d_preset():
+    t = aniso_16d()
+    assert t.dim >= 16 and t.n_components == 4
+    variances = torch.diagonal(t.covs, dim1=1, dim2=2)
+    assert float(variances.max() / variances.min()) > 1000  # per-axis scales differ >30×
+    assert torch.equal(t.covs, torch.diag_embed(variances))
+    assert len(set(variances.argmin(dim=1).tolist())) == 4  # each thin on another axis
+    torch.testing.assert_close(t.weights, torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=F64))
+
+
+@pytest.mark.parametrize("name", ["ring-8", "spiral-2d", "aniso-16d"])
+def test_new_presets_noised_score_matches_autograd(name):
+    t = get_target(name)
+    gen = torch.Generator().manual_seed(0)
+    x = t.sample(5, generator=gen, dtype=F64) + 0.3 * torch.randn(
+        5, t.dim, generator=gen, dtype=F64
+    )
+    sigma = torch.tensor([0.01, 0.05, 0.3, 1.0, 5.0], dtype=F64)
+    torch.testing.assert_close(
+        t.noised_score(x, sigma),
+        _autograd_score(lambda y: t.noised_log_prob(y, sigma), x),
+        rtol=1e-8,
+        atol=1e-8,
+    )
+
+
+def test_preset_modes_separated_flags_agree_with_the_separation():
+    for name, preset in PRESET_TABLE.items():
+        t = preset.build()
+        if isinstance(t, GaussianMixture) and t.n_components > 1:
+            assert preset.modes_separated == modes_separated(t), name
+        else:
+            assert not preset.modes_separated, name
+    assert mode_separation(ring_8()) == pytest.approx(5 * math.sin(math.pi / 8) / 0.2)
+    assert mode_separation(spiral_2d()) < 1.5
+
+
+@pytest.mark.parametrize("name", ["ring-8", "aniso-16d", "mixture-1d"])
+def test_mode_weight_report_on_exact_draws_is_within_three_standard_errors(name):
+    t = get_target(name)
+    n = 20_000
+    x = t.sample(n, generator=torch.Generator().manual_seed(0))
+    report = mode_weight_report(x, t)
+    assert json.loads(json.dumps(report)) == report  # plain JSON values
+    est, true = np.array(report["estimated"]), np.array(report["true"])
+    se = np.array(report["standard_error"])
+    np.testing.assert_allclose(true, t.weights.numpy())
+    np.testing.assert_allclose(se, np.sqrt(true * (1 - true) / n))
+    assert report["n"] == n and report["modes_separated"] is True
+    assert report["max_abs_error"] == pytest.approx(float(np.abs(est - true).max()))
+    assert (np.abs(est - true) < 3 * se).all(), (est, true, se)
+    assert est.sum() == pytest.approx(1.0)
+
+
+def test_mode_weight_report_flags_a_sampler_that_misses_modes():
+    t = ring_8()
+    x, k = t.sample(8000, generator=torch.Generator().manual_seed(1), return_components=True)
+    report = mode_weight_report(x[k != 7], t)  # the heaviest mode (8/36) is never visited
+    assert report["estimated"][7] == 0.0
+    assert report["max_abs_error"] > 10 * max(report["standard_error"])
+    spiral = spiral_2d()
+    assert mode_weight_report(spiral.sample(500), spiral)["modes_separated"] is False
 
 
 # ----------------------------------------------------------------------------------------------

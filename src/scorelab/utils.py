@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -16,6 +17,12 @@ from torch import Tensor, nn
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 #: A score of ``x`` alone (no noise level): ``score(x) -> ∇ₓ log p(x)``.
 CleanScoreFn = Callable[[Tensor], Tensor]
+#: A class-conditional score ``score(x, sigma, y) -> ∇ₓ log p_σ(x | y)`` with integer labels
+#: ``y`` of shape ``(B,)``; the label :data:`NULL_LABEL` asks for the unconditional score
+#: ``∇ₓ log p_σ(x)`` (one network for both, as classifier-free guidance needs; Ho & Salimans 2022).
+ConditionalScoreFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+#: The "no label" value of a class-conditional score or network (see ``ConditionalScoreFn``).
+NULL_LABEL = -1
 
 
 def append_dims(v: Tensor, ndim: int) -> Tensor:
@@ -193,3 +200,31 @@ def atomic_writer(path: str | os.PathLike, write: Callable[[Path], None]) -> Non
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def checked_npy_path(path: Path, flag: str = "--out") -> Path:
+    """Check an output .npy path before any work: its suffix and a writable folder."""
+    if path.suffix != ".npy":
+        raise ValueError(f"{flag} must end in .npy; got {str(path)!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermissionError(
+            f"cannot create the folder of {flag} {str(path)!r}: {exc.strerror}; "
+            f"choose another {flag}"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(
+            f"the folder of {flag} {str(path)!r} is not writable; choose another {flag}"
+        )
+    return path
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` (.npy) atomically, creating the folder."""
+    atomic_writer(checked_npy_path(path), lambda tmp: np.save(tmp, array))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged, unsafe or from another version; the message says what
+    to do."""

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from scorelab.cli.sampling import ScoreSource, add_sampler_arguments, describe_samplers, run_sampler
-from scorelab.utils import atomic_writer, check_int
+from scorelab.cli.sampling import add_sampler_arguments, sampler_choice
+from scorelab.utils import check_int, checked_npy_path
 
 DESCRIPTION = """Draw samples with any sampler.
 
@@ -29,7 +25,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", nargs="?", type=Path, help="folder written by `scorelab train`")
-    p.add_argument("--target", metavar="NAME", help="built-in analytic target (see --list)")
+    p.add_argument(
+        "--target",
+        metavar="NAME_OR_FILE",
+        help="built-in analytic target (see --list) or a Gaussian-mixture file (.json/.npz)",
+    )
     p.add_argument("--list", action="store_true", help="list targets and samplers, then exit")
     p.add_argument("-n", "--n-samples", type=int, default=1000, help="number of samples")
     p.add_argument("--out", type=Path, help="output .npy file (shape (n, *D))")
@@ -41,63 +41,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also save the trajectory (n_saved, n, *D) to this .npy file",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    add_sampler_arguments(p, default="dpmpp-2m-sde")
-
-
-def target_source(name: str, device: torch.device | str = "cpu") -> ScoreSource:
-    """The exact-score :class:`ScoreSource` of a named analytic target, sampled on ``device``.
-
-    The target's score runs on the device of the points it is given, so only the moments used
-    for the starting points are moved there.
-    """
-    from scorelab.targets import get_target
-
-    target = get_target(name)
-    device = torch.device(device)
-    cov = target.covariance().to(torch.float32)
-    scale = float(torch.linalg.eigvalsh(cov.double()).max().sqrt())
-    return ScoreSource(
-        score=target.noised_score,
-        clean_score=target.score,
-        data_shape=(target.dim,),
-        mean=target.mean().to(dtype=torch.float32, device=device),
-        cov=cov.to(device),
-        sigma_max=80.0 * scale,
-        sigma_min=2e-3 * scale,
-        device=device,
-    )
+    add_sampler_arguments(p)
 
 
 def list_choices() -> str:
-    from scorelab.targets import PRESETS
+    from scorelab.samplers import describe_samplers
+    from scorelab.targets import describe_targets
 
-    lines = ["targets (exact scores):"]
-    lines += [f"  {name}" for name in PRESETS]
-    lines += ["samplers:", describe_samplers()]
-    return "\n".join(lines)
-
-
-def _checked_npy(path: Path, flag: str = "--out") -> Path:
-    """Check an output .npy path before any work: its suffix and a writable folder."""
-    if path.suffix != ".npy":
-        raise ValueError(f"{flag} must end in .npy; got {str(path)!r}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PermissionError(
-            f"cannot create the folder of {flag} {str(path)!r}: {exc.strerror}; "
-            f"choose another {flag}"
-        ) from None
-    if not os.access(path.parent, os.W_OK):
-        raise PermissionError(
-            f"the folder of {flag} {str(path)!r} is not writable; choose another {flag}"
-        )
-    return path
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` (.npy) atomically, creating the folder."""
-    atomic_writer(_checked_npy(path), lambda tmp: np.save(tmp, array))
+    return "\n".join(
+        ["targets (exact scores; or a mixture file .json/.npz):", describe_targets()]
+        + ["samplers:", describe_samplers()]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,31 +68,31 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ValueError("--out FILE.npy is required")
     n = check_int(args.n_samples, "-n/--n-samples")
-    _checked_npy(args.out, "--out")
+    checked_npy_path(args.out, "--out")
     if args.trajectory is not None:
-        _checked_npy(args.trajectory, "--trajectory")
+        checked_npy_path(args.trajectory, "--trajectory")
     if args.target is not None:
-        source = target_source(args.target, device)
+        from scorelab.samplers import target_source
+        from scorelab.targets import get_target
+
+        source = target_source(get_target(args.target), device)
     else:
         from scorelab.runs import load_run
 
         source = load_run(args.run_dir, device=str(device)).score_source()
-    if args.trajectory is None:
-        # Chunks spread over the ranks under torchrun; one process otherwise. The file is the
-        # same for any number of processes.
-        from scorelab.training.distributed import sample_distributed
+    sampler, options = sampler_choice(args, source.recommended)
+    from scorelab.runs import sample_to_file
 
-        def draw(m: int, generator: torch.Generator) -> torch.Tensor:
-            return run_sampler(args, source, m, generator=generator).samples
-
-        sample_distributed(draw, n, _checked_npy(args.out), seed=args.seed, device=source.device)
-        n_evals = None
-    else:
-        generator = torch.Generator(device=source.device).manual_seed(args.seed)
-        result = run_sampler(args, source, n, generator=generator, keep_trajectory=True)
-        save_npy(args.out, result.samples.detach().cpu().numpy())
-        save_npy(args.trajectory, result.trajectory.detach().cpu().numpy())
-        n_evals = result.n_evals
-    summary = {"out": str(args.out), "n": n, "sampler": args.sampler, "n_evals": n_evals}
+    summary = sample_to_file(
+        source,
+        n,
+        args.out,
+        sampler,
+        steps=args.steps,
+        seed=args.seed,
+        trajectory=args.trajectory,
+        progress=args.progress,
+        **options,
+    )
     print(json.dumps(summary), file=sys.stderr)
     return 0

@@ -11,9 +11,11 @@ from scorelab.data.images import (
     to_model_range,
 )
 from scorelab.data.noise_levels import NoiseLevels, choose_sigmas, langevin_step_size
+from scorelab.data.stats import DataStats, data_stats, training_noise_range
 from scorelab.data.toy import (
     TOY_DATASETS,
     TOY_LAWS,
+    is_target_source,
     load_dataset,
     moons,
     split_indices,
@@ -25,9 +27,12 @@ __all__ = [
     "TOY_DATASETS",
     "TOY_LAWS",
     "DataError",
+    "DataStats",
     "NoiseLevels",
     "choose_sigmas",
+    "data_stats",
     "from_model_range",
+    "is_target_source",
     "langevin_step_size",
     "load_dataset",
     "load_digits_images",
@@ -40,5 +45,6 @@ __all__ = [
     "split_indices",
     "swiss_roll",
     "to_model_range",
+    "training_noise_range",
     "train_test_split",
 ]

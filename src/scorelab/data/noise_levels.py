@@ -23,8 +23,13 @@ from scorelab.utils import check_finite, check_int, check_positive
 #: Technique 1 uses a random subset of at most this many points when the data set is larger:
 #: the exact maximum costs N² distances, and a subset of 2000 points gives a close lower bound.
 MAX_DISTANCE_POINTS = 2000
-#: ``sigma_min`` defaults to this fraction of the data scale (RMS of the per-coordinate std).
-SIGMA_MIN_FRACTION = 0.01
+#: The one rule for the smallest noise level (``scorelab.data.stats.training_noise_range`` and
+#: :func:`choose_sigmas`): of point data, this fraction of σ_data (the RMS of the per-coordinate
+#: std; measured on the 2-D sets, benchmarks/bench_training.py) ...
+SIGMA_MIN_FRACTION = 2e-3
+#: ... and of 8-bit images in [-1, 1], about one grey-level bin (2/256): finer noise only teaches
+#: the network the spikes of the discrete data.
+IMAGE_SIGMA_MIN = 0.01
 #: Technique 2's target overlap between consecutive noise levels.
 TARGET_OVERLAP = 0.5
 #: Largest ratio between consecutive levels. In low dimension (D below about 18) the overlap of
@@ -121,7 +126,7 @@ def choose_sigmas(
     - ``sigma_max``: the largest pairwise distance (Technique 1), over a random subset of at most
       ``MAX_DISTANCE_POINTS`` points (drawn with ``generator``; default a generator seeded 0, so
       the ladder is a function of the data);
-    - ``sigma_min``: given, or ``SIGMA_MIN_FRACTION`` (0.01) × :func:`data_scale` of ``x``;
+    - ``sigma_min``: given, or :data:`SIGMA_MIN_FRACTION` × :func:`data_scale` of ``x``;
     - number of levels: ``n_levels`` if given, else the fewest for which the ratio ``γ`` is at most
       :func:`technique2_ratio` of the dimension (overlap ≥ 0.5; Technique 2).
 

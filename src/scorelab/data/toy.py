@@ -21,8 +21,16 @@ from torch import Tensor
 from scorelab.data.files import SUFFIXES, load_points
 from scorelab.utils import check_int, check_positive
 
-#: Analytic targets of ``scorelab.targets.presets`` that ``load_dataset`` accepts by name.
-TARGET_NAMES: tuple[str, ...] = ("anticorrelated", "mixture-1d", "mixture-2d")
+#: Analytic targets of ``scorelab.targets.presets`` that ``load_dataset`` accepts by name
+#: (the names of ``scorelab.targets.PRESETS``; a test keeps the two equal).
+TARGET_NAMES: tuple[str, ...] = (
+    "anticorrelated",
+    "mixture-1d",
+    "mixture-2d",
+    "ring-8",
+    "spiral-2d",
+    "aniso-16d",
+)
 #: Points drawn from a generated data set when ``load_dataset`` is given no ``n`` (seed 000 count).
 DEFAULT_N = 5000
 
@@ -118,14 +126,58 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
+def is_mixture_path(name_or_path: str | os.PathLike) -> bool:
+    """True when ``name_or_path`` names a Gaussian-mixture file rather than a file of points.
+
+    A ``.json`` path (even a missing one, so that loading it reports why), or an ``.npz`` archive
+    holding ``weights`` and ``means`` (``scorelab.targets.files.is_mixture_file``).
+    """
+    name = os.fspath(name_or_path)
+    if Path(name).suffix.lower() not in (".json", ".npz"):
+        return False
+    # Imported here: targets is a sibling package and data must not need it to import.
+    from scorelab.targets.files import is_mixture_file
+
+    return is_mixture_file(name)
+
+
+def is_target_source(name_or_path: str | os.PathLike) -> bool:
+    """True when a data source has an exact law: a preset target name or a mixture file.
+
+    Such a source has an exact score (``scorelab.targets.get_target(source).noised_score``) to
+    compare a learned one with, and fresh draws from ``load_dataset(source, n, seed)``.
+    """
+    return os.fspath(name_or_path) in TARGET_NAMES or is_mixture_path(name_or_path)
+
+
+def _target_samples(name: str, n: int | None, seed: int) -> Tensor:
+    """``n`` (default 5000) exact samples of a preset or mixture file, float32 ``(n, D)``."""
+    size = check_int(DEFAULT_N if n is None else n, "n")
+    if name in TARGET_NAMES:
+        # Imported here: targets is a sibling package and data must not need it to import.
+        from scorelab.targets.presets import get_target
+
+        target = get_target(name)
+    else:
+        from scorelab.targets.files import load_mixture
+
+        target = load_mixture(name)
+    x = target.sample(size, generator=torch.Generator().manual_seed(seed))
+    return x.reshape(size, -1).to(torch.float32)
+
+
 def load_dataset(name_or_path: str | os.PathLike, n: int | None = None, seed: int = 0) -> Tensor:
     """A named toy set, samples of a named analytic target, or the points of a file: ``(N, D)``.
 
     - ``"moons"``, ``"swiss-roll"``: ``n`` points (default 5000) drawn with ``seed``;
-    - ``"anticorrelated"``, ``"mixture-1d"``, ``"mixture-2d"``: ``n`` exact samples of
-      ``scorelab.targets.presets.get_target(name)`` drawn with a generator seeded ``seed``;
-    - a ``.npy``/``.npz``/``.csv`` path: all its rows (:func:`scorelab.data.files.load_points`),
-      or a random subset of ``n`` rows chosen with ``seed`` when ``n`` is given.
+    - a preset target name (``TARGET_NAMES``: ``"anticorrelated"``, ``"mixture-1d"``,
+      ``"ring-8"``, ...): ``n`` exact samples of ``scorelab.targets.presets.get_target(name)``
+      drawn with a generator seeded ``seed``;
+    - a Gaussian-mixture file (``.json``, or ``.npz`` with ``weights``/``means``/``covs``; see
+      ``scorelab.targets.files``): ``n`` (default 5000) exact samples of it, drawn the same way;
+    - a ``.npy``/``.npz``/``.csv`` path of points: all its rows
+      (:func:`scorelab.data.files.load_points`), or a random subset of ``n`` rows chosen with
+      ``seed`` when ``n`` is given.
 
     Always float32 on the CPU. Raises ``ValueError`` for an unknown name.
     """
@@ -133,19 +185,15 @@ def load_dataset(name_or_path: str | os.PathLike, n: int | None = None, seed: in
     name = os.fspath(name_or_path)
     if name in TOY_DATASETS:
         return TOY_DATASETS[name](DEFAULT_N if n is None else n, seed=seed)
-    if name in TARGET_NAMES:
-        # Imported here: targets is a sibling package and data must not need it to import.
-        from scorelab.targets.presets import get_target
-
-        size = check_int(DEFAULT_N if n is None else n, "n")
-        x = get_target(name).sample(size, generator=torch.Generator().manual_seed(seed))
-        return x.reshape(size, -1).to(torch.float32)
+    if is_target_source(name):
+        return _target_samples(name, n, seed)
     if _looks_like_path(name):
         return _subset_rows(load_points(name), n, seed, name)
     valid = ", ".join(repr(k) for k in (*TOY_DATASETS, *TARGET_NAMES))
     raise ValueError(
         f"unknown data set {name!r}: valid names are {valid}; a path to a "
-        f"{'/'.join(SUFFIXES)} file of points (N, D) is also accepted"
+        f"{'/'.join(SUFFIXES)} file of points (N, D) or to a .json/.npz Gaussian-mixture file "
+        "is also accepted"
     )
 
 

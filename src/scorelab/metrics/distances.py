@@ -124,8 +124,25 @@ def sliced_wasserstein(
     # gap between sorted projections. Same directions and same result as POT, whose general
     # weighted 1-D solver takes about 4 s at N = 5000 with 500 directions; this takes 0.1 s.
     theta = get_random_projections(a.shape[1], n_projections, seed)
-    gaps = np.sort(a @ theta, axis=0) - np.sort(b @ theta, axis=0)
-    return float(np.sqrt(np.mean(gaps**2)))
+    return sorted_projection_distance(np.sort(a @ theta, axis=0), np.sort(b @ theta, axis=0))
+
+
+def sorted_projections(x: Samples, *, n_projections: int = 500, seed: int | None = 0) -> np.ndarray:
+    """``(N, n_projections)`` sorted projections of ``x`` on the directions of SW₂.
+
+    Sorting dominates the cost of SW₂; a set compared with many others (the evaluation protocol's
+    references) is projected and sorted once, then :func:`sorted_projection_distance` compares it.
+    """
+    a = _as_matrix(x, "x").cpu().numpy()
+    theta = get_random_projections(a.shape[1], check_int(n_projections, "n_projections"), seed)
+    return np.sort(a @ theta, axis=0)
+
+
+def sorted_projection_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """SW₂ between two equal-size sets given as :func:`sorted_projections` (same directions)."""
+    if a.shape != b.shape:
+        raise ValueError(f"sorted projections must have equal shapes; got {a.shape} and {b.shape}")
+    return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
 def default_bandwidths(x: Samples, y: Samples) -> tuple[float, ...]:

@@ -2,6 +2,7 @@
 
 from scorelab.models.embeddings import (
     GaussianFourierFeatures,
+    LabelEmbedding,
     LevelEmbedding,
     log_sigma_features,
     nearest_level,
@@ -19,6 +20,7 @@ __all__ = [
     "FourierTimeMLP",
     "GaussianFourierFeatures",
     "IndexConditioned",
+    "LabelEmbedding",
     "LevelEmbedding",
     "ScoreMLP",
     "SigmaInputMLP",

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scorelab.training.checkpoint import CheckpointError
 from scorelab.utils import (
+    CheckpointError,
     atomic_writer,
     check_finite,
     check_int,

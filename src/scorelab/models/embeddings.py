@@ -11,10 +11,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from scorelab.utils import check_generator, check_int, check_positive
+from scorelab.utils import NULL_LABEL, check_generator, check_int, check_positive
 
 __all__ = [
     "GaussianFourierFeatures",
+    "LabelEmbedding",
     "LevelEmbedding",
     "log_sigma_features",
     "nearest_level",
@@ -85,6 +86,52 @@ class LevelEmbedding(nn.Module):
                 f"[{int(index.min())}, {int(index.max())}]"
             )
         return self.embedding(index)
+
+
+class LabelEmbedding(nn.Module):
+    """Learned vector per class label plus one for "no label", ``(B,) -> (B, dim)``.
+
+    Class-conditional score networks add it to their noise embedding (classifier-free guidance,
+    Ho & Salimans 2022): labels ``0..num_classes−1`` select their row, ``NULL_LABEL`` (−1) or
+    ``y=None`` the extra unconditional row ``num_classes``. The table starts at zero, and is
+    created without a random draw, so a network built with it keeps the initial weights of the
+    unconditional one and, untrained, returns the same output for every label.
+    """
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__()
+        self.num_classes = check_int(num_classes, "num_classes")
+        dim = check_int(dim, "dim")
+        self.embedding = nn.Embedding(
+            self.num_classes + 1, dim, _weight=torch.zeros(self.num_classes + 1, dim)
+        )
+
+    def index(self, y: Tensor | int | None, batch: int) -> Tensor:
+        """Table rows for labels ``y`` (``(B,)``, int or ``None``); ``NULL_LABEL`` -> the last."""
+        device = self.embedding.weight.device
+        if y is None:
+            return torch.full((batch,), self.num_classes, dtype=torch.int64, device=device)
+        lab = torch.as_tensor(y, device=device)
+        if lab.is_floating_point() or lab.is_complex() or lab.dtype == torch.bool:
+            raise TypeError(f"y must be integer class labels (torch.long); got {lab.dtype}")
+        lab = lab.to(torch.int64)
+        if lab.ndim == 0:
+            lab = lab.expand(batch)
+        if lab.shape != (batch,):
+            raise ValueError(f"y must have shape (B,) = ({batch},); got {tuple(lab.shape)}")
+        bad = (lab < NULL_LABEL) | (lab >= self.num_classes)
+        if bool(bad.any()):
+            raise ValueError(
+                f"y must hold classes in 0..{self.num_classes - 1} or NULL_LABEL = {NULL_LABEL} "
+                f"(unconditional); got {int(lab[bad][0])}"
+            )
+        return torch.where(lab == NULL_LABEL, self.num_classes, lab)
+
+    def forward(self, y: Tensor | int | None, batch: int) -> Tensor:
+        return self.embedding(self.index(y, batch))
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes} (+1 null)"
 
 
 def log_sigma_features(sigma: Tensor, *, log: bool = True) -> Tensor:

@@ -13,8 +13,18 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from scorelab.models.embeddings import GaussianFourierFeatures, log_sigma_features
-from scorelab.utils import append_dims, batch_sigma, check_int, check_module_input, check_positive
+from scorelab.models.embeddings import (
+    GaussianFourierFeatures,
+    LabelEmbedding,
+    log_sigma_features,
+)
+from scorelab.utils import (
+    append_dims,
+    batch_sigma,
+    check_int,
+    check_module_input,
+    check_positive,
+)
 
 __all__ = ["FourierTimeMLP", "ScoreMLP", "SigmaInputMLP", "SoftplusMLP"]
 
@@ -145,6 +155,13 @@ class ScoreMLP(nn.Module):
     skip term is the score of N(μ, (σ² + σ_d²) I). The preconditioning assumes centred data; a
     point file with mean 30 σ_d away from the origin is otherwise far outside what F can correct.
     μ is part of the spec (a non-persistent buffer: it follows ``.to(device)``, not the weights).
+
+    ``num_classes`` (default ``None``: unconditional, exactly the network without it) adds a
+    learned label embedding to the noise embedding: ``forward(x, sigma, y)`` with ``y`` ``(B,)``
+    in ``0..num_classes−1``, or ``NULL_LABEL`` (−1) / ``y=None`` for the unconditional score of
+    the same network (one extra embedding row), as classifier-free guidance needs (Ho & Salimans
+    2022). Train it with label dropout (``scorelab.losses.label_dropout``); the embedding starts
+    at zero, so an untrained conditional network equals the unconditional one.
     """
 
     def __init__(
@@ -158,11 +175,13 @@ class ScoreMLP(nn.Module):
         data_mean: Sequence[float] | None = None,
         fourier_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         self.dim = check_int(dim, "dim")
         hidden = check_int(hidden, "hidden")
         depth = check_int(depth, "depth", minimum=0)
+        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes")
         self.sigma_data = check_positive(sigma_data, "sigma_data")
         mean = torch.zeros(self.dim) if data_mean is None else torch.as_tensor(data_mean).float()
         if mean.shape != (self.dim,) or not bool(torch.isfinite(mean).all()):
@@ -180,24 +199,36 @@ class ScoreMLP(nn.Module):
         self.output = nn.Linear(hidden, self.dim)
         nn.init.zeros_(self.output.weight)
         nn.init.zeros_(self.output.bias)
+        if self.num_classes is not None:
+            # Built last and from zeros (no random draw): the other weights are those of the
+            # unconditional network with the same seed.
+            self.label_embed = LabelEmbedding(self.num_classes, hidden)
 
-    def network(self, x: Tensor, sigma: Tensor) -> Tensor:
-        """The raw network F(c_in x, log σ), ``(B, dim)``."""
+    def network(self, x: Tensor, sigma: Tensor, y: Tensor | None = None) -> Tensor:
+        """The raw network F(c_in x, log σ[, y]), ``(B, dim)``."""
         var = sigma.square() + self.sigma_data**2
         e = self.embed_mlp(self.embed(sigma.log()))
+        if self.num_classes is not None:
+            e = e + self.label_embed(y, x.shape[0])
         h = self.input(x * append_dims(var.rsqrt(), x.ndim))
         for block in self.blocks:
             h = block(h, e)
         return self.output(nn.functional.silu(self.out_norm(h)))
 
-    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+    def forward(self, x: Tensor, sigma: Tensor, y: Tensor | None = None) -> Tensor:
         check_module_input(self, x)
         sigma = batch_sigma(sigma, x)
+        if y is not None and self.num_classes is None:
+            raise ValueError(
+                "this ScoreMLP is unconditional (num_classes=None): call it without y, or build "
+                "it with num_classes=C to condition on labels"
+            )
         flat = _flatten(x, self.dim) - self.data_mean.to(x.dtype)
         var = append_dims(sigma.square() + self.sigma_data**2, 2)
         s = append_dims(sigma, 2)
-        out = -flat / var + self.sigma_data * self.network(flat, sigma) / (s * var.sqrt())
+        out = -flat / var + self.sigma_data * self.network(flat, sigma, y) / (s * var.sqrt())
         return out.reshape(x.shape)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, sigma_data={self.sigma_data}"
+        classes = "" if self.num_classes is None else f", num_classes={self.num_classes}"
+        return f"dim={self.dim}, sigma_data={self.sigma_data}{classes}"

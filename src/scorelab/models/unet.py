@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from scorelab.models.embeddings import GaussianFourierFeatures
+from scorelab.models.embeddings import GaussianFourierFeatures, LabelEmbedding
 from scorelab.utils import append_dims, batch_sigma, check_int, check_module_input, check_positive
 
 __all__ = ["SmallUNet"]
@@ -50,6 +50,10 @@ class SmallUNet(nn.Module):
     One residual block per resolution on the way down and up, ``len(channel_mult) - 1`` stride-2
     downsamplings, so H and W must be divisible by ``2 ** (len(channel_mult) - 1)`` (4 by default:
     28 and 8 are). About 0.7M parameters at ``base=32``.
+
+    ``num_classes`` (default ``None``: unconditional, the same network as without it) adds a
+    zero-initialised label embedding to the noise embedding, for ``forward(x, sigma, y)`` with
+    ``NULL_LABEL``/``None`` for the unconditional score (see ``LabelEmbedding``).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class SmallUNet(nn.Module):
         embed_dim: int = 128,
         *,
         fourier_scale: float = 1.0,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels")
@@ -103,8 +108,11 @@ class SmallUNet(nn.Module):
         # Zero output layer: an untrained network returns the score 0 (a flat start).
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes")
+        if self.num_classes is not None:  # built last, from zeros: other weights unchanged
+            self.label_embed = LabelEmbedding(self.num_classes, embed_dim)
 
-    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+    def forward(self, x: Tensor, sigma: Tensor, y: Tensor | None = None) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, H, W); got {tuple(x.shape)}"
@@ -117,6 +125,13 @@ class SmallUNet(nn.Module):
         check_module_input(self, x)
         sigma = batch_sigma(sigma, x)
         e = self.embed_mlp(self.embed(sigma.log()))
+        if self.num_classes is not None:
+            e = e + self.label_embed(y, x.shape[0])
+        elif y is not None:
+            raise ValueError(
+                "this SmallUNet is unconditional (num_classes=None): call it without y, or "
+                "build it with num_classes=C to condition on labels"
+            )
         h = self.stem(x)
         skips = []
         for i, block in enumerate(self.down):

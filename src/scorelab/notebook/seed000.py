@@ -5,7 +5,8 @@
 - ``NoiseConditionedScoreNetwork``: multi-level DSM with one random level per example and
   annealed Langevin with the seed's step rule η_i = ε·σ_i²/σ_max²
   (``scorelab.samplers.langevin.annealed_langevin(step_rule="seed")``).
-- ``ConditionedResnetBlock`` / ``ConditionedSimpleResnet``: ``scorelab.models`` as they are.
+- ``ConditionedResnetBlock`` / ``ConditionedSimpleResnet``: ``scorelab.models`` as they are (with
+  the seed's attribute and ``state_dict`` names).
 
 Both models follow the protocol the seed trains with (``scorelab.notebook.train_model``):
 ``forward(x)`` returns the unreduced loss, one value per element of ``x``; ``loss(x)`` returns
@@ -200,8 +201,24 @@ class NoiseConditionedScoreNetwork(_SeedModel):
         self.score_model = score_model
         self.input_shape = _shape(input_shape)
         self.weighting = weighting
-        # A buffer, so that .to(device) moves the levels with the network.
-        self.register_buffer("sigmas", torch.sort(levels, descending=True).values)
+        # A buffer, so that .to(device) moves the levels with the network; not persistent, so
+        # the state_dict holds the score model's weights only, as the seed's (whose sigmas is a
+        # plain tensor attribute), and a seed state dict loads with strict=True.
+        self.register_buffer("sigmas", torch.sort(levels, descending=True).values, persistent=False)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs) -> None:
+        """Accept state dicts of earlier scorelab versions, which also saved ``sigmas``."""
+        saved = state_dict.pop(prefix + "sigmas", None)
+        if saved is not None and (
+            saved.shape != self.sigmas.shape
+            or not torch.allclose(saved.to(self.sigmas), self.sigmas)
+        ):
+            error_msgs = args[-1] if args else kwargs["error_msgs"]
+            error_msgs.append(
+                f"the saved sigmas {saved.tolist()} differ from this model's "
+                f"{self.sigmas.tolist()}; build the model with the saved levels"
+            )
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
     def _weight(self, sigma: Tensor) -> Tensor:
         if self.weighting == "sigma2":

@@ -326,6 +326,10 @@ class GaussianFourierProjection(GaussianFourierFeatures):
     ) -> None:
         super().__init__(embed_dim, scale, generator=generator)
 
+    def forward(self, t: Tensor) -> Tensor:
+        """Features of times ``t`` ``(B,)``: ``(B, embed_dim)`` (the seed's argument name)."""
+        return super().forward(t)
+
 
 class ScoreModel_Time(FourierTimeMLP):  # noqa: N801 (the seed's name)
     """Seed 004 time-conditioned score ``forward(x, t)`` ≈ ∇log p_t(x) for dx = λ^t dw, 2-D.

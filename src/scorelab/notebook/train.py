@@ -11,6 +11,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -103,13 +104,21 @@ def train_model(
     out_dir: str | os.PathLike | None = None,
     value_range: tuple[float, float] = (-1.0, 1.0),
     progress: bool = True,
+    scheduler_step: Literal["batch", "epoch"] = "batch",
 ) -> tuple[History, History]:
     """Train ``model`` by minimising ``model.loss(x)[loss_key]`` (the seed 000 protocol).
 
     Each epoch: one optimizer step per batch of ``train_loader`` (batches are tensors or
-    ``(x, y)`` pairs), ``scheduler.step()`` if given, then the mean test loss over
-    ``test_loader`` (skipped when it is None). With ``out_dir`` the epoch's preview — ``n_samples``
-    draws of ``model.sample`` as a scatter against test data (points ``(N, 2)``/``(N, 1)``) or an
+    ``(x, y)`` pairs), each followed by ``scheduler.step()`` if a scheduler is given, then the
+    mean test loss over ``test_loader`` (skipped when it is None).
+
+    The scheduler steps once per *batch*, as in the ``dgm_utils`` version that seed 000 pins
+    (commit 2180d84): ``StepLR(step_size=1, gamma=0.95)`` then decays the learning rate by
+    0.95 per batch, i.e. ``0.95^len(train_loader)`` per epoch. ``scheduler_step="epoch"`` steps
+    it once per epoch instead (later ``dgm_utils`` versions).
+
+    With ``out_dir`` the epoch's preview — ``n_samples`` draws of ``model.sample`` (seed 000
+    passes ``n_samples=512``) as a scatter against test data (points ``(N, 2)``/``(N, 1)``) or an
     image grid (``(N, C, H, W)``, pixel range ``value_range``) — is saved as
     ``samples_epoch_{epoch:03d}.png`` and the loss curves as ``losses.png``; no window is opened.
 
@@ -119,6 +128,8 @@ def train_model(
     """
     epochs = check_int(epochs, "epochs")
     n_samples = check_int(n_samples, "n_samples")
+    if scheduler_step not in ("batch", "epoch"):
+        raise ValueError(f"scheduler_step must be 'batch' or 'epoch'; got {scheduler_step!r}")
     if not callable(getattr(model, "loss", None)):
         raise TypeError("model must have a method loss(x) returning a dict of losses")
     out = Path(out_dir) if out_dir is not None else None
@@ -143,11 +154,13 @@ def train_model(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None and scheduler_step == "batch":
+                scheduler.step()
             for name, value in losses.items():
                 train_losses[name].append(_scalar(value))
         if len(train_losses[loss_key]) == n_before:
             raise ValueError("train_loader yielded no data; give it at least one batch")
-        if scheduler is not None:
+        if scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
         data: list[Tensor] = []
         if test_loader is not None:

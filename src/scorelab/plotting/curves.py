@@ -64,7 +64,7 @@ def loss_curves(
     if log_y:
         positive = all(bool((y > 0).all()) for _, y in series.values())
         ax.set_yscale("log" if positive else "symlog")
-    ax.set(xlabel=xlabel or x_key or "step", ylabel=ylabel)
+    ax.set(xlabel=xlabel or x_key or "record", ylabel=ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend()
     if title:

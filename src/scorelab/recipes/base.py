@@ -64,6 +64,39 @@ class RecipeContext:
         return fast if self.fast else full
 
 
+#: The entries of a :class:`~scorelab.metrics.Measurement` a recipe writes to ``numbers.json``.
+MEASUREMENT_KEYS = (
+    "n", "value", "floor", "ratio", "calibration_mean", "calibration_sd", "verdict",
+)  # fmt: skip
+
+
+def law_measurement(
+    samples: torch.Tensor,
+    law: Callable[[int, torch.Generator], torch.Tensor],
+    ctx: RecipeContext,
+    distance: str = "sliced_w2",
+) -> dict[str, Any]:
+    """``samples`` measured against the true ``law(n, generator)`` by the one protocol
+    (:func:`scorelab.metrics.measure_against_law`, draws from its salted metric stream, never a
+    training stream): distance, floor, ratio, the exact-sample calibration and the verdict."""
+    from scorelab.metrics import measure_against_law
+
+    m = measure_against_law(samples, law, distances=(distance,), seed=ctx.seed)[distance]
+    out = {"distance": distance}
+    for key in MEASUREMENT_KEYS:
+        value = getattr(m, key)
+        out[key] = float(f"{value:.4g}") if isinstance(value, float) else value
+    return out
+
+
+def measurement_summary(entry: dict[str, Any]) -> str:
+    """``sliced_w2 1.08× the floor (exact sample 1.00 ± 0.05): at the floor`` for a report."""
+    return (
+        f"{entry['distance']} {entry['ratio']:.2f}× the floor (exact sample "
+        f"{entry['calibration_mean']:.2f} ± {entry['calibration_sd']:.2f}): {entry['verdict']}"
+    )
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One seed experiment: ``name`` for the command line, the seed it reproduces, what it shows,

@@ -1,6 +1,11 @@
 """Seed 003 (notes "Multiple denoising score matching with annealed Langevin dynamics"), as the
 recipe ``seed003-mixture-1d``.
 
+The seed's protocol is run as written (:func:`run_seed_protocol`: 6 geometric levels 2.0 → 0.5,
+Dense 2 → 64 → 1 on [x, σ], 1024 points, Adam 0.01, 1000 full-batch epochs over every level with
+the noise drawn once) and draws the seed's figures; the improved method below runs beside it and
+``numbers.json["comparison"]`` holds both.
+
 The 1-D mixture ``0.1·N(−3, 1) + 0.9·N(3, 1)``, a score network with σ as an extra input
 (``SigmaInputMLP``), multi-level DSM with ``λ(σ) = σ²``, and the density recovered from the learned
 score. The seed integrates the learned score at its smallest level σ = 0.5 over x and compares the
@@ -20,7 +25,7 @@ from scipy.integrate import cumulative_trapezoid
 from torch import Tensor, nn
 
 from scorelab.losses import dsm_loss
-from scorelab.metrics import fraction_below, score_error_per_level
+from scorelab.metrics import fraction_below, metric_generator, score_error_per_level
 from scorelab.models import SigmaInputMLP, as_score_fn
 from scorelab.plotting import animate_curves, loss_curves, new_figure, pdf_1d, save_figure
 from scorelab.recipes.base import Recipe, RecipeContext
@@ -237,6 +242,167 @@ def _modes_figure(sets: dict[str, Tensor], grid: Tensor, true_pdf: np.ndarray, p
     save_figure(fig, path)
 
 
+# -- the seed's own protocol -----------------------------------------------------------------------
+
+#: The seed's grid (Julia ``range(-10, 10, 200)``), network width, optimiser and epochs.
+SEED_GRID_POINTS = 200
+SEED_HIDDEN = 64
+SEED_LR = 0.01
+SEED_EPOCHS = {"full": 1000, "fast": 200}
+SEED_SNAPSHOTS = {"full": 125, "fast": 5}  # the seed saves 125 training states for its GIFs
+
+
+def seed_training_set(
+    x0: Tensor, sigmas: Tensor, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The seed's fixed training set: every point at every level, noise drawn once.
+
+    Returns ``x̃ = x0 + σ_i z`` ``(L·N, 1)``, the level ``σ_i`` of each row ``(L·N,)`` and the
+    noise ``z`` ``(L·N, 1)`` (level-major rows), from ``x0`` ``(N, 1)`` and ``sigmas`` ``(L,)``.
+    """
+    sigma = sigmas.to(x0.dtype).repeat_interleave(x0.shape[0])
+    x_rep = x0.repeat(sigmas.numel(), 1)
+    z = torch.randn(x_rep.shape, generator=generator, dtype=x0.dtype)
+    return x_rep + sigma[:, None] * z, sigma, z
+
+
+def _train_seed_protocol(ctx: RecipeContext, data: Tensor, grid: Tensor):
+    """Dense 2 → 64 → 1 on [x, σ], ½·mean (σ s(x̃, σ) + z)² over the fixed set, full-batch Adam.
+
+    Returns the model, the loss per epoch, and snapshots ``(epoch, score at σ_L on grid)``.
+    """
+    mode = ctx.mode
+    model = seeded_module(lambda: SigmaInputMLP(dim=1, hidden=SEED_HIDDEN), ctx.seed)
+    x_noisy, sigma, z = seed_training_set(data, SEED_SIGMAS.float(), ctx.generator(10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=SEED_LR)
+    epochs = SEED_EPOCHS[mode]
+    every = max(epochs // SEED_SNAPSHOTS[mode], 1)
+    sigma_l = float(SEED_SIGMAS[-1])
+
+    def at_sigma_l() -> np.ndarray:
+        with torch.no_grad():
+            return model(grid, torch.full((len(grid),), sigma_l)).double().numpy().ravel()
+
+    losses, snapshots = [], [(0, at_sigma_l())]
+    for epoch in range(1, epochs + 1):
+        # The seed's loss_function_mdsm: mean over all (point, level) pairs, halved.
+        loss = 0.5 * (sigma[:, None] * model(x_noisy, sigma) + z).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+        if epoch % every == 0:
+            snapshots.append((epoch, at_sigma_l()))
+    return model, losses, snapshots
+
+
+def _seed_score_figure(target, data, grid, curves: dict[str, np.ndarray], title: str, path) -> None:
+    """The exact clean score (thick), the data at (x, score(x)), and learned score curves."""
+    fig, axes = new_figure(figsize=(7.5, 4.8))
+    ax = axes[0, 0]
+    x = grid.double().numpy().ravel()
+    ax.plot(x, target.score(grid.double()).numpy().ravel(), color="black", linewidth=3,
+            label="score function")  # fmt: skip
+    ax.scatter(data.numpy().ravel(), target.score(data.double()).numpy().ravel(), s=4,
+               color="tab:grey", label="data", zorder=3)  # fmt: skip
+    for label, y in curves.items():
+        ax.plot(x, y, linewidth=1.5, label=label)
+    ax.set(xlabel="x", ylabel="score", xlim=BOX, title=title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    save_figure(fig, path)
+
+
+def _seed_pdf_figure(target, data, grid, curves: dict[str, np.ndarray], title: str, path) -> None:
+    """The true pdf (thick), the data at (x, p(x)), and recovered pdf curves."""
+    fig, axes = new_figure(figsize=(7.5, 4.8))
+    ax = axes[0, 0]
+    x = grid.double().numpy().ravel()
+    ax.plot(x, target.log_prob(grid.double()).exp().numpy().ravel(), color="black",
+            linewidth=3, label="original pdf")  # fmt: skip
+    ax.scatter(data.numpy().ravel(), target.log_prob(data.double()).exp().numpy().ravel(), s=4,
+               color="tab:grey", label="data", zorder=3)  # fmt: skip
+    for label, y in curves.items():
+        ax.plot(x, y, linewidth=1.5, label=label)
+    ax.set(xlabel="x", ylabel="density", xlim=BOX, title=title)
+    ax.legend(fontsize="small", loc="upper left")
+    save_figure(fig, path)
+
+
+def run_seed_protocol(ctx: RecipeContext, target, data: Tensor) -> dict:
+    """The seed's experiment as written, with its figures; returns its numbers."""
+    grid = torch.linspace(*BOX, SEED_GRID_POINTS)[:, None]
+    dx = float(grid[1, 0] - grid[0, 0])
+    model, losses, snapshots = _train_seed_protocol(ctx, data, grid)
+    x = grid.double().numpy().ravel()
+    true_pdf = target.log_prob(grid.double()).exp().numpy()
+    with torch.no_grad():
+        fitted = {
+            float(s): model(grid, torch.full((len(grid),), float(s))).double().numpy().ravel()
+            for s in SEED_SIGMAS
+        }
+    pdfs = {s: recover_pdf_along_x(y, dx) for s, y in fitted.items()}
+    sigma_l = float(SEED_SIGMAS[-1])
+    _seed_score_figure(target, data, grid, {}, "the score function and the sample",
+                       ctx.path("seed_score_and_sample.png"))  # fmt: skip
+    _seed_score_figure(
+        target, data, grid, {f"σ = {s:.3g}": y for s, y in fitted.items()},
+        "as in the seed: fitting, learned s(x, σ) at the 6 levels",
+        ctx.path("seed_fitting.png"),
+    )  # fmt: skip
+    _seed_score_figure(
+        target, data, grid, {"predicted MLP, σ_L = 0.5": fitted[sigma_l]},
+        "as in the seed: last fitting (σ_L = 0.5)", ctx.path("seed_last_fitting.png"),
+    )  # fmt: skip
+    _seed_pdf_figure(
+        target, data, grid, {f"σ = {s:.3g}": p for s, p in pdfs.items()},
+        "as in the seed: pdf from the learned score at each σ", ctx.path("seed_pdf_per_sigma.png"),
+    )  # fmt: skip
+    _seed_pdf_figure(
+        target, data, grid, {"recovered at σ_L = 0.5": pdfs[sigma_l]},
+        "as in the seed: pdf recovered at the smallest noise", ctx.path("seed_pdf_last.png"),
+    )  # fmt: skip
+    loss_curves(
+        {"iteration": list(range(1, len(losses) + 1)), "loss": losses},
+        keys=("loss",),
+        x_key="iteration",
+        ylabel="error",
+        title="as in the seed: evolution of the loss (1000 full-batch Adam steps)",
+        path=ctx.path("seed_loss.png"),
+    )
+    titles = [f"as in the seed: epoch {epoch}" for epoch, _ in snapshots]
+    animate_curves(
+        x,
+        [{"predicted at σ_L = 0.5": y} for _, y in snapshots],
+        fixed={"score function": target.score(grid.double()).numpy().ravel()},
+        titles=titles,
+        ylim=(-8, 8),
+        ylabel="score",
+        max_frames=ctx.pick(60, 5),
+        path=ctx.path("seed_score_fit.gif"),
+    )
+    animate_curves(
+        x,
+        [{"predicted at σ_L = 0.5": recover_pdf_along_x(y, dx)} for _, y in snapshots],
+        fixed={"pdf": true_pdf},
+        titles=titles,
+        ylim=(-0.02, 0.5),
+        ylabel="density",
+        max_frames=ctx.pick(60, 5),
+        path=ctx.path("seed_pdf_fit.gif"),
+    )
+    pdf_half = target.noised_log_prob(grid.double(), sigma_l).exp().numpy()
+    return {
+        "model": model,
+        "final_loss": losses[-1],
+        "l1_pdf_at_sigma_L_vs_p": l1_distance(pdfs[sigma_l], true_pdf, dx),
+        "l1_pdf_at_sigma_L_vs_p_sigma_L": l1_distance(pdfs[sigma_l], pdf_half, dx),
+        "l1_pdf_per_sigma_vs_p": {
+            f"{s:.3g}": l1_distance(p, true_pdf, dx) for s, p in pdfs.items()
+        },
+    }
+
+
 # -- the recipe ----------------------------------------------------------------------------------
 
 
@@ -324,13 +490,65 @@ def run_mixture_1d(ctx: RecipeContext) -> None:
     ctx.record("share_below_0_plain_exact", fraction_below(plain, 0.0))
     ctx.record("n_samples", n)
 
+    # The seed's protocol on the seed's 1024 draws (the first 1024 of the same draw).
+    seed_run = run_seed_protocol(ctx, target, data[:N_SEED])
+    seed_learned = annealed_langevin(
+        as_score_fn(seed_run["model"]),
+        start,
+        SEED_SIGMAS,
+        n_steps_each=steps_each,
+        eps=STEP_RATIO * float(SEED_SIGMAS[-1]) ** 2,
+        final_denoise=False,
+        generator=ctx.generator(3),
+    ).samples
+    errors = {}
+    for key, net in (("as_in_seed", seed_run["model"]), ("improved", model)):
+        errors[key] = score_error_per_level(
+            as_score_fn(net),
+            target.noised_score,
+            lambda m, g: target.sample(m, generator=g),
+            SEED_SIGMAS,
+            n=4096,
+            generator=metric_generator(ctx.seed),  # fresh points, never the training draws
+        ).relative.tolist()
+    ctx.record(
+        "comparison",
+        {
+            "as_in_seed": {
+                "n_train": N_SEED,
+                "network": f"[x, σ] → {SEED_HIDDEN} ReLU → 1",
+                "levels": "6 geometric, 2.0 → 0.5, all levels per step, noise drawn once",
+                "optimiser": f"Adam {SEED_LR:g}, {SEED_EPOCHS[mode]} full-batch epochs",
+                "final_loss": seed_run["final_loss"],
+                "relative_score_error_at_seed_levels": errors["as_in_seed"],
+                "l1_pdf_vs_p": seed_run["l1_pdf_at_sigma_L_vs_p"],
+                "pdf_method": "integrate s(·, 0.5) over x (estimates p_0.5)",
+                "l1_pdf_vs_p_0.5": seed_run["l1_pdf_at_sigma_L_vs_p_sigma_L"],
+                "share_below_0_annealed_learned": fraction_below(seed_learned, 0.0),
+            },
+            "improved": {
+                "n_train": len(data),
+                "network": f"[x, log σ] → {HIDDEN[mode]} ReLU → 1",
+                "levels": f"log-uniform σ on {list(TRAIN_SIGMAS)}, one per example",
+                "optimiser": f"Adam {LR:g} cosine, {STEPS[mode]} minibatch steps, EMA",
+                "final_loss": result.history[-1]["train_loss"],
+                "relative_score_error_at_seed_levels": errors["improved"],
+                "l1_pdf_vs_p": l1["pdf_levels"],
+                "pdf_method": f"through the levels down to σ_min = {SIGMA_MIN:.3g}",
+                "share_below_0_annealed_learned": fraction_below(learned, 0.0),
+            },
+        },
+    )
+    ctx.record("seed_sigmas", SEED_SIGMAS.tolist())
+    ctx.record("seed_protocol_l1_per_sigma_vs_p", seed_run["l1_pdf_per_sigma_vs_p"])
+
     # Figures.
     pdf_1d(
         x,
         {"true pdf": true_pdf},
         reference="true pdf",
-        hist=data,
-        title=f"{len(data)} training draws of 0.1·N(−3, 1) + 0.9·N(3, 1)",
+        hist=data[:N_SEED],
+        title=f"PDF and histogram of the seed's {N_SEED} draws of 0.1·N(−3, 1) + 0.9·N(3, 1)",
         path=ctx.path("data.png"),
     )
     _score_figure(model, target, grid, ctx.path("score_fit.png"))
@@ -396,8 +614,36 @@ def run_mixture_1d(ctx: RecipeContext) -> None:
     _notes(ctx, len(data), l1)
 
 
+def _comparison_note(ctx: RecipeContext) -> None:
+    seed, new = ctx.numbers["comparison"]["as_in_seed"], ctx.numbers["comparison"]["improved"]
+    err = ", ".join(
+        f"{a:.3f} vs {b:.3f}"
+        for a, b in zip(
+            seed["relative_score_error_at_seed_levels"],
+            new["relative_score_error_at_seed_levels"],
+            strict=True,
+        )
+    )
+    ctx.note(
+        "As in the seed, side by side with the improved method (numbers.json: comparison). "
+        f"The seed's protocol: {seed['n_train']} draws, {seed['network']}, {seed['levels']}, "
+        f"{seed['optimiser']}. Its figures: seed_score_and_sample.png (the score function and "
+        "the sample), seed_fitting.png (learned score at the 6 levels), seed_last_fitting.png "
+        "(σ_L = 0.5), seed_pdf_per_sigma.png (the pdf recovered at each σ), seed_pdf_last.png, "
+        "seed_loss.png and the animations seed_score_fit.gif, seed_pdf_fit.gif. Relative score "
+        f"error at the seed's six levels (fresh points of p_σ), seed vs improved: {err}. Density "
+        f"recovered, L1 to p: seed {seed['l1_pdf_vs_p']:.3f} ({seed['pdf_method']}; "
+        f"{seed['l1_pdf_vs_p_0.5']:.3f} to p_0.5), improved {new['l1_pdf_vs_p']:.3f} "
+        f"({new['pdf_method']}). Share below 0 of annealed-Langevin samples of the learned "
+        f"score: seed {seed['share_below_0_annealed_learned']:.3f} (its 6 levels, no final "
+        f"denoising), improved {new['share_below_0_annealed_learned']:.3f} (true "
+        f"{ctx.numbers['share_below_0_true']:.3f})."
+    )
+
+
 def _notes(ctx: RecipeContext, n_train: int, l1: dict[str, float]) -> None:
     num = ctx.numbers
+    _comparison_note(ctx)
     ctx.note(
         f"Training: {n_train} draws of 0.1·N(−3, 1) + 0.9·N(3, 1); a one-hidden-layer ReLU network "
         f"with input [x, log σ] (SigmaInputMLP, {HIDDEN[ctx.mode]} units); "
@@ -452,7 +698,9 @@ RECIPES = [
         description="A σ-input score network trained by MDSM (λ = σ²), its fit per noise level "
         "against the exact noised score, the density recovered from the learned score (the seed's "
         "integration and one through the noise levels) against the true pdf, animations of the "
-        "fit, and plain vs annealed Langevin mode shares.",
+        "fit, and plain vs annealed Langevin mode shares; beside it the seed's own protocol "
+        "(6 levels, Dense 2 → 64 → 1 on [x, σ], 1024 points, 1000 full-batch Adam epochs) with "
+        "the seed's figures, both reported side by side.",
         run=run_mixture_1d,
         minutes=3.0,
     ),

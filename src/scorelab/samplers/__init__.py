@@ -14,7 +14,12 @@ naming the step size to try; invalid options raise ``ValueError``/``TypeError``.
 - ``probability_flow`` (SDE time: Euler, Heun, DPM-Solver++(2M), dopri5 via torchdiffeq) and the
   σ-ladder samplers ``edm_euler``, ``edm_heun``, ``dpmpp_2m``, ``dpmpp_3m``, ``edm_stochastic``,
   ``dpmpp_2m_sde``, with the starting-point helper ``moment_matched_prior`` (``ode.py``).
+- few-step multistep samplers of the field on the σ ladder: ``unipc`` (UniPC), ``ipndm``
+  (improved PNDM), ``deis`` (tAB-DEIS), ``dpmpp_3m_sde`` (``multistep.py``).
 - ``log_likelihood`` and ``bits_per_dim`` (``likelihood.py``).
+- Guidance as score transforms (``guidance.py``): ``with_label``, ``classifier_free_guidance``,
+  ``classifier_guidance``, ``classifier_log_prob_grad``; inpainting (``inpaint.py``):
+  ``inpaint``, ``inpaint_replacement``, ``reconstruction_guidance``, ``check_mask``.
 
 Recommended sampler
 -------------------
@@ -39,6 +44,25 @@ ladder from N(0, 20²I): 3.0×). ``moment_matched_prior(..., quasi_random=True)`
 Sobol starts, not independent) gives 0.76–0.78× at both budgets.
 """
 
+from scorelab.samplers.draw import (
+    ScoreSource,
+    draw_samples,
+    evaluation_count,
+    sampling_sigma_range,
+    target_source,
+)
+from scorelab.samplers.guidance import (
+    classifier_free_guidance,
+    classifier_guidance,
+    classifier_log_prob_grad,
+    with_label,
+)
+from scorelab.samplers.inpaint import (
+    check_mask,
+    inpaint,
+    inpaint_replacement,
+    reconstruction_guidance,
+)
 from scorelab.samplers.langevin import (
     annealed_langevin,
     annealed_step_sizes,
@@ -46,6 +70,7 @@ from scorelab.samplers.langevin import (
     score_ascent,
 )
 from scorelab.samplers.likelihood import LikelihoodResult, bits_per_dim, log_likelihood
+from scorelab.samplers.multistep import deis, dpmpp_3m_sde, ipndm, unipc
 from scorelab.samplers.ode import (
     dpmpp_2m,
     dpmpp_2m_sde,
@@ -56,32 +81,67 @@ from scorelab.samplers.ode import (
     moment_matched_prior,
     probability_flow,
 )
-from scorelab.samplers.result import DivergenceError, SampleResult
+from scorelab.samplers.registry import (
+    RECOMMENDED,
+    SAMPLERS,
+    Option,
+    SamplerConfig,
+    SamplerSpec,
+    describe_samplers,
+    get_sampler,
+)
+from scorelab.samplers.result import DivergenceError, SampleResult, denoiser, start_ladder
 from scorelab.samplers.reverse_sde import predictor_corrector, reverse_sde, tweedie_denoise
 
 #: The sampler recommended for few evaluations (see the module docstring for how to call it).
 recommended_sampler = dpmpp_3m
 
 __all__ = [
+    "RECOMMENDED",
+    "SAMPLERS",
     "DivergenceError",
+    "Option",
+    "SamplerConfig",
+    "SamplerSpec",
+    "ScoreSource",
+    "denoiser",
+    "describe_samplers",
+    "draw_samples",
+    "evaluation_count",
+    "get_sampler",
+    "sampling_sigma_range",
+    "start_ladder",
+    "target_source",
     "LikelihoodResult",
     "SampleResult",
     "annealed_langevin",
     "annealed_step_sizes",
     "bits_per_dim",
+    "check_mask",
+    "classifier_free_guidance",
+    "classifier_guidance",
+    "classifier_log_prob_grad",
     "dpmpp_2m",
     "dpmpp_2m_sde",
     "dpmpp_3m",
+    "dpmpp_3m_sde",
+    "deis",
+    "ipndm",
+    "unipc",
     "edm_euler",
     "edm_heun",
     "edm_stochastic",
+    "inpaint",
+    "inpaint_replacement",
     "langevin",
     "log_likelihood",
     "moment_matched_prior",
     "predictor_corrector",
     "probability_flow",
+    "reconstruction_guidance",
     "recommended_sampler",
     "reverse_sde",
     "score_ascent",
     "tweedie_denoise",
+    "with_label",
 ]

@@ -28,9 +28,8 @@ from scorelab.samplers.result import (
     Callback,
     SampleResult,
     StepMonitor,
-    call_score,
-    full_like_batch,
-    validate_sigmas,
+    denoiser,
+    start_ladder,
     validate_start,
 )
 from scorelab.samplers.reverse_sde import time_grid, tweedie_denoise
@@ -48,17 +47,6 @@ from scorelab.utils import (
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 #: Fixed-grid methods implemented here.
 GRID_METHODS = ("euler", "heun", "dpmpp-2m")
-
-
-def _denoiser(score: ScoreFn, x: Tensor, sigma: float) -> Tensor:
-    """``D(x, σ) = x + σ²·score(x, σ)``, the posterior mean E[x₀ | x] (Tweedie), ``(B, *D)``."""
-    return x + sigma**2 * call_score(score, x, full_like_batch(sigma, x))
-
-
-def _ladder(sigmas: Tensor | list[float], denoise: bool) -> list[float]:
-    """Validated ladder as floats, with the final 0 appended when ``denoise``."""
-    levels = validate_sigmas(sigmas)
-    return [*levels, 0.0] if denoise else levels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,21 +250,20 @@ def edm_euler(
     ``sigmas`` ``(M,)`` descending; ``x`` ``(B, *D)`` ~ N(0, σ_max²I) or
     :func:`moment_matched_prior`. ``n_evals = M`` (the last step, to σ = 0, returns ``D``).
     """
-    x = validate_start(x, generator=generator)
-    levels = _ladder(sigmas, denoise)
-    n = len(levels) - 1
-    monitor = StepMonitor(
+    x, levels, monitor = start_ladder(
         "edm_euler",
         x,
-        n,
-        hint=f"use a finer ladder (len(sigmas) >= {2 * len(levels)})",
+        sigmas,
+        denoise=denoise,
+        generator=generator,
         keep_trajectory=keep_trajectory,
         progress=progress,
         callback=callback,
     )
+    n = len(levels) - 1
     for i in range(n):
         sigma, sigma_next = levels[i], levels[i + 1]
-        denoised = _denoiser(score, x, sigma)
+        denoised = denoiser(score, x, sigma)
         # Euler step along d = (x − D)/σ.
         x = x + (sigma_next - sigma) * (x - denoised) / sigma
         monitor.step(x, f"step {i} (sigma={sigma:.4g})", sigma=sigma, denoised=denoised)
@@ -301,18 +288,18 @@ def edm_heun(
     step (one evaluation), so ``n_evals = 2M − 1`` for ``M`` levels with ``denoise``
     (``2M − 2`` without).
     """
-    x = validate_start(x, generator=generator)
-    levels = _ladder(sigmas, denoise)
-    n = len(levels) - 1
-    monitor = StepMonitor(
+    x, levels, monitor = start_ladder(
         "edm_heun",
         x,
-        n,
-        hint=f"use a finer ladder (len(sigmas) >= {2 * len(levels)})",
+        sigmas,
+        denoise=denoise,
+        generator=generator,
         keep_trajectory=keep_trajectory,
         progress=progress,
         callback=callback,
+        evals_per_level=2,
     )
+    n = len(levels) - 1
     n_evals = 0
     for i in range(n):
         x, n_used, denoised = _heun_step(score, x, levels[i], levels[i + 1], monitor)
@@ -325,14 +312,14 @@ def _heun_step(
     score: ScoreFn, x: Tensor, sigma: float, sigma_next: float, monitor: StepMonitor
 ) -> tuple[Tensor, int, Tensor]:
     """One Karras Alg. 1 step σ → σ_next: Euler, then the trapezoidal correction if σ_next > 0."""
-    denoised = _denoiser(score, x, sigma)
+    denoised = denoiser(score, x, sigma)
     d = (x - denoised) / sigma
     x_next = x + (sigma_next - sigma) * d
     if sigma_next == 0:
         return x_next, 1, denoised
     monitor.guard(x_next, f"the Euler predictor at sigma={sigma_next:.4g}")
     # Apply the 2nd-order correction.
-    d_next = (x_next - _denoiser(score, x_next, sigma_next)) / sigma_next
+    d_next = (x_next - denoiser(score, x_next, sigma_next)) / sigma_next
     return x + (sigma_next - sigma) * 0.5 * (d + d_next), 2, denoised
 
 
@@ -397,22 +384,21 @@ def _dpmpp_multistep(
 ) -> SampleResult:
     """Shared loop of DPM-Solver++(2M/3M) in ``λ = −log σ`` (VE, α = 1); ``generator`` is only
     validated (the solver is deterministic)."""
-    x = validate_start(x, generator=generator)
-    levels = _ladder(sigmas, denoise)
-    n = len(levels) - 1
-    monitor = StepMonitor(
+    x, levels, monitor = start_ladder(
         f"dpmpp_{order}m",
         x,
-        n,
-        hint=f"use a finer ladder (len(sigmas) >= {2 * len(levels)})",
+        sigmas,
+        denoise=denoise,
+        generator=generator,
         keep_trajectory=keep_trajectory,
         progress=progress,
         callback=callback,
     )
+    n = len(levels) - 1
     history: list[tuple[float, Tensor]] = []  # (λ, D) of previous steps, most recent last
     for i in range(n):
         sigma, sigma_next = levels[i], levels[i + 1]
-        denoised = _denoiser(score, x, sigma)
+        denoised = denoiser(score, x, sigma)
         if sigma_next == 0:
             # Final step to σ = 0: the solution is the denoiser's output.
             x = denoised
@@ -477,24 +463,24 @@ def edm_stochastic(
     ``√(σ̂² − σ_i²)·s_noise·z``; then one Heun step goes from ``σ̂`` to ``σ_{i+1}`` (Euler for the
     last step to 0). ``s_churn = 0`` is :func:`edm_heun`. ``n_evals = 2M − 1`` with ``denoise``.
     """
-    x = validate_start(x, generator=generator)
-    levels = _ladder(sigmas, denoise)
     s_churn = check_positive(s_churn, "s_churn", strict=False)
     s_noise = check_positive(s_noise, "s_noise", strict=False)
     s_tmin = check_positive(s_tmin, "s_tmin", strict=False)
     if not s_tmax >= s_tmin:
         raise ValueError(f"s_tmax must be >= s_tmin; got s_tmax={s_tmax}, s_tmin={s_tmin}")
-    n = len(levels) - 1
-    gamma_max = min(s_churn / n, math.sqrt(2.0) - 1.0)
-    monitor = StepMonitor(
+    x, levels, monitor = start_ladder(
         "edm_stochastic",
         x,
-        n,
-        hint=f"lower s_churn (now {s_churn:g}) or use a finer ladder (len(sigmas) >= {2 * n})",
+        sigmas,
+        denoise=denoise,
+        generator=generator,
         keep_trajectory=keep_trajectory,
         progress=progress,
         callback=callback,
+        evals_per_level=2,
     )
+    n = len(levels) - 1
+    gamma_max = min(s_churn / n, math.sqrt(2.0) - 1.0)
     n_evals = 0
     for i in range(n):
         sigma, sigma_next = levels[i], levels[i + 1]
@@ -533,24 +519,23 @@ def dpmpp_2m_sde(
     correction). The first step is first order; the last step to σ = 0 returns ``D``.
     ``n_evals = M``.
     """
-    x = validate_start(x, generator=generator)
-    levels = _ladder(sigmas, denoise)
     eta = check_positive(eta, "eta", strict=False)
     s_noise = check_positive(s_noise, "s_noise", strict=False)
-    n = len(levels) - 1
-    monitor = StepMonitor(
+    x, levels, monitor = start_ladder(
         "dpmpp_2m_sde",
         x,
-        n,
-        hint=f"use a finer ladder (len(sigmas) >= {2 * len(levels)})",
+        sigmas,
+        denoise=denoise,
+        generator=generator,
         keep_trajectory=keep_trajectory,
         progress=progress,
         callback=callback,
     )
+    n = len(levels) - 1
     previous: tuple[float, Tensor] | None = None
     for i in range(n):
         sigma, sigma_next = levels[i], levels[i + 1]
-        denoised = _denoiser(score, x, sigma)
+        denoised = denoiser(score, x, sigma)
         lam = -math.log(sigma)
         if sigma_next == 0:
             x = denoised

@@ -179,3 +179,42 @@ def validate_sigmas(sigmas: Tensor | list[float], name: str = "sigmas") -> list[
 def full_like_batch(value: float, x: Tensor) -> Tensor:
     """A ``(B,)`` tensor holding ``value`` on ``x``'s device and dtype."""
     return torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device)
+
+
+def start_ladder(
+    sampler: str,
+    x: Tensor,
+    sigmas: Tensor | list[float],
+    *,
+    denoise: bool,
+    generator: torch.Generator | None,
+    keep_trajectory: bool,
+    progress: bool,
+    callback: Callback | None,
+    evals_per_level: int = 1,
+) -> tuple[Tensor, list[float], StepMonitor]:
+    """The shared set-up of every σ-ladder sampler: ``(x, levels, monitor)``.
+
+    Checks the start ``x`` and ``generator``, validates the ladder and appends the final ``0``
+    when ``denoise`` (the last step then returns the denoiser's output), and opens the
+    :class:`StepMonitor` with one step per level and a hint naming a finer ladder. A sampler's
+    body is then its update rule over ``zip(levels[:-1], levels[1:])``.
+    """
+    x = validate_start(x, generator=generator)
+    levels = validate_sigmas(sigmas)
+    levels = [*levels, 0.0] if denoise else levels
+    monitor = StepMonitor(
+        sampler,
+        x,
+        len(levels) - 1,
+        keep_trajectory=keep_trajectory,
+        progress=progress,
+        callback=callback,
+        hint=f"use a finer ladder (len(sigmas) >= {2 * len(levels) * evals_per_level})",
+    )
+    return x, levels, monitor
+
+
+def denoiser(score: Callable[..., Tensor], x: Tensor, sigma: float) -> Tensor:
+    """``D(x, σ) = x + σ²·score(x, σ)``, the posterior mean E[x₀ | x] (Tweedie), ``(B, *D)``."""
+    return x + sigma**2 * call_score(score, x, full_like_batch(sigma, x))

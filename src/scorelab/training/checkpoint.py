@@ -15,7 +15,10 @@ from typing import Any
 import torch
 
 from scorelab import __version__
-from scorelab.utils import atomic_writer
+from scorelab.utils import (
+    CheckpointError,
+    atomic_writer,
+)
 
 #: Bump when the layout of the state below changes; older checkpoints are then refused clearly.
 FORMAT_VERSION = 1
@@ -39,11 +42,6 @@ _HISTORY_PATTERN = re.compile(r"^checkpoint-step(\d+)\.pt$")
 _GLOBAL_PATTERN = re.compile(r"Unsupported global: GLOBAL (\S+)")
 # Exact types: subclasses such as numpy.float64 (a float) pickle as other classes and are refused.
 _PLAIN = (bool, int, float, str, type(None), torch.Size, torch.dtype, torch.device)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, damaged, unsafe or from another version; the message says what
-    to do."""
 
 
 class CheckpointWriteError(OSError):

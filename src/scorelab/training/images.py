@@ -1,9 +1,7 @@
-"""Image runs: recommended settings, uniform dequantisation of training batches, bits per dim.
+"""Image runs: uniform dequantisation of training batches, mixed precision, bits per dim.
 
-The CPU settings in :data:`IMAGE_SETTINGS` were measured with ``benchmarks/bench_images.py``
-(see ``benchmarks/RESULTS_images.md``): noise-conditional ``SmallUNet`` scores trained by
-``scorelab train`` (denoising score matching over σ in ``[σ_min, σ_max]``, σ_max the largest
-pairwise distance of the training images, Song & Ermon 2020, technique 1).
+(The recommended network, training and sampler settings of each image set are training presets:
+``scorelab.training.presets``.)
 
 Dequantisation and its offset. Images are 8-bit grey levels ``v ∈ {0, …, 255}``. A continuous
 density ``p`` on ``[-1, 1]^D`` gives a probability to an image only once each level owns a bin:
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -30,77 +27,6 @@ from scorelab.utils import ScoreFn, check_finite, check_int, check_positive
 
 #: 8-bit images: 256 grey levels.
 N_BITS = 8
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    """Recommended ``scorelab train`` settings for one image set on one kind of machine."""
-
-    hidden: int  #: ``SmallUNet`` base width (``--hidden``)
-    steps: int
-    batch_size: int
-    lr: float
-    ema_decay: float
-    sigma_min: float  #: smallest training noise level in model range [-1, 1]
-    sampler: str  #: recommended few-evaluation sampler of ``scorelab evaluate``/``sample``
-    sampler_steps: int
-
-    def train_args(self) -> list[str]:
-        """These settings as ``scorelab train`` flags."""
-        return [
-            "--hidden",
-            str(self.hidden),
-            "--steps",
-            str(self.steps),
-            "--batch-size",
-            str(self.batch_size),
-            "--lr",
-            f"{self.lr:g}",
-            "--ema-decay",
-            f"{self.ema_decay:g}",
-            "--sigma-min",
-            f"{self.sigma_min:g}",
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-#: σ_min for 8-bit images in [-1, 1]: about one grey-level bin (2/256 ≈ 0.0078). Noise much
-#: finer than a bin only teaches the network the spikes of the discrete data (the default of
-#: ``scorelab train``, 0.005·data std ≈ 0.004, lies below it).
-IMAGE_SIGMA_MIN = 0.01
-
-#: ``(data set, machine) -> settings``. The "cpu" entries were measured by the benchmark on two
-#: shared cores (MNIST-subset: what fits its budget, not what reaches the target); the "gpu"
-#: entries are proposals not yet run (no GPU was available): a wider network trained longer.
-#: MNIST folders use the "mnist" entries.
-IMAGE_SETTINGS: dict[tuple[str, str], ImageSettings] = {
-    ("digits", "cpu"): ImageSettings(
-        16, 1500, 128, 2e-3, 0.995, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 25
-    ),
-    ("digits", "gpu"): ImageSettings(
-        64, 10000, 256, 1e-3, 0.999, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 25
-    ),
-    ("mnist-subset", "cpu"): ImageSettings(
-        16, 8000, 64, 2e-3, 0.999, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 25
-    ),
-    ("mnist-subset", "gpu"): ImageSettings(
-        64, 30000, 128, 5e-4, 0.9995, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 50
-    ),
-    ("mnist", "gpu"): ImageSettings(
-        64, 100000, 256, 5e-4, 0.9999, IMAGE_SIGMA_MIN, "dpmpp-2m-sde", 50
-    ),
-}
-
-
-def image_settings(source: str, device: str = "cpu") -> ImageSettings:
-    """Recommended settings for an image ``source`` (digits, mnist-subset, or an MNIST folder)."""
-    kind = "gpu" if str(device).startswith("cuda") else "cpu"
-    name = source if source in ("digits", "mnist-subset") else "mnist"
-    if (name, kind) not in IMAGE_SETTINGS:
-        name = "mnist-subset"  # full MNIST on a CPU: the subset's settings, trained longer
-    return IMAGE_SETTINGS[(name, kind)]
 
 
 def to_grey_levels(x: Tensor) -> Tensor:

@@ -496,6 +496,11 @@ def _restore(run: _Run, state: dict[str, Any], path: Path) -> None:
     run.saved_step = run.step
 
 
+def _ema_retuned(key: str, saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """An EMA's decay may change on resume (it follows the run's length); its presence may not."""
+    return key == "ema_decay" and saved[key] is not None and wanted[key] is not None
+
+
 def _check_resume(
     state: dict[str, Any], config: TrainConfig, model_spec: Mapping[str, Any] | None, path: Path
 ) -> None:
@@ -508,7 +513,9 @@ def _check_resume(
     diffs = [
         f"{k}={saved[k]!r} (saved) vs {wanted[k]!r} (now)"
         for k in saved
-        if k not in RESUMABLE_FIELDS and saved[k] != wanted[k]
+        if k not in RESUMABLE_FIELDS
+        and saved[k] != wanted[k]
+        and not _ema_retuned(k, saved, wanted)
     ]
     if diffs:
         raise ValueError(

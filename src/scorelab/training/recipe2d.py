@@ -32,14 +32,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from scorelab.data.stats import DataStats, data_stats
 from scorelab.losses import dsm_loss
-from scorelab.models import as_score_fn, build_model, model_spec
+from scorelab.models import as_score_fn, build_model
 from scorelab.samplers.ode import edm_heun, moment_matched_prior
 from scorelab.samplers.result import SampleResult
 from scorelab.sde import karras_sigmas
 from scorelab.training.config import TrainConfig
 from scorelab.training.loop import LossFn, train
-from scorelab.utils import ScoreFn, check_finite, check_int, check_positive, seeded_module
+from scorelab.training.presets import TRAINING_PRESETS, loss_for, model_spec_for, train_config_for
+from scorelab.utils import ScoreFn, check_int, check_positive, seeded_module
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -55,104 +57,19 @@ __all__ = [
     "quasi_random_prior",
 ]
 
-#: Optimiser steps of the default run: about a minute on 2 CPU cores (batch 512, width 128).
-DEFAULT_STEPS = 2500
+#: Optimiser steps of the default run (the ``points`` preset): about a minute on 2 CPU cores.
+DEFAULT_STEPS = TRAINING_PRESETS["points"].train["steps"]
 #: Noise levels are drawn with log(σ/σ_data) ~ N(P_MEAN_OFFSET, P_STD²): EDM's P_mean = −1.2 at
 #: σ_data = 0.5 is log(0.5) − 0.5; the offset keeps the law in the same place for data of any scale.
 P_MEAN_OFFSET = -0.5
 P_STD = 1.2
-#: Smallest training noise level, as a fraction of σ_data.
-SIGMA_MIN_FRACTION = 2e-3
 #: The sampler's ladder ends here (fraction of σ_data), then one Euler step to σ = 0 denoises.
 SAMPLER_SIGMA_MIN_FRACTION = 5e-3
-#: Points used for the largest pairwise distance (σ_max); more cost N² distances.
-MAX_DISTANCE_POINTS = 2000
 
 
 # ---------------------------------------------------------------------------------------------
 # Data statistics
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DataStats:
-    """What the recipe needs to know about the training data; plain values (JSON, checkpoints).
-
-    ``mean`` ``(d,)`` and ``cov`` ``(d, d)`` (as nested lists) give the moment-matched prior;
-    ``sigma_data`` is the RMS over coordinates of the per-coordinate std (EDM's σ_data);
-    ``sigma_max`` the largest pairwise distance (Song & Ermon 2020, technique 1).
-    """
-
-    mean: tuple[float, ...]
-    cov: tuple[tuple[float, ...], ...]
-    sigma_data: float
-    sigma_max: float
-
-    @property
-    def dim(self) -> int:
-        """Data dimension ``d``."""
-        return len(self.mean)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (lists of floats)."""
-        return {
-            "mean": list(self.mean),
-            "cov": [list(row) for row in self.cov],
-            "sigma_data": self.sigma_data,
-            "sigma_max": self.sigma_max,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DataStats:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming a missing or bad key."""
-        try:
-            mean = tuple(float(v) for v in data["mean"])
-            cov = tuple(tuple(float(v) for v in row) for row in data["cov"])
-            stats = cls(mean, cov, float(data["sigma_data"]), float(data["sigma_max"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"data stats must be a dict with mean, cov, sigma_data, sigma_max; got {err!r}"
-            ) from None
-        if any(len(row) != len(mean) for row in cov) or len(cov) != len(mean):
-            raise ValueError(f"data stats: cov must be {len(mean)}x{len(mean)} to match mean")
-        check_positive(stats.sigma_data, "sigma_data")
-        check_positive(stats.sigma_max, "sigma_max")
-        return stats
-
-    def mean_tensor(self, dtype: torch.dtype = torch.float32, device: Any = None) -> Tensor:
-        """``mean`` as a ``(d,)`` tensor."""
-        return torch.tensor(self.mean, dtype=dtype, device=device)
-
-    def cov_tensor(self, dtype: torch.dtype = torch.float32, device: Any = None) -> Tensor:
-        """``cov`` as a ``(d, d)`` tensor."""
-        return torch.tensor(self.cov, dtype=dtype, device=device)
-
-
-def data_stats(x: Tensor) -> DataStats:
-    """Mean, covariance, σ_data and σ_max of points ``x`` ``(N, *D)``, computed in float64.
-
-    σ_max is the largest Euclidean distance between two points (Song & Ermon 2020, "Improved
-    techniques for training score-based generative models", technique 1) over a fixed random
-    subset of at most 2000 points (seeded 0, so the statistics are a function of the data).
-    Raises ``ValueError`` for fewer than 2 distinct points or non-finite values.
-    """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a tensor of points (N, *D); got {type(x).__name__}")
-    if x.ndim < 2 or x.shape[0] < 2:
-        raise ValueError(f"x must have shape (N, *D) with N >= 2 points; got {tuple(x.shape)}")
-    check_finite(x, "x", hint="remove the rows with NaN or Inf")
-    flat = x.detach().reshape(x.shape[0], -1).to(torch.float64).cpu()
-    mean = flat.mean(dim=0)
-    cov = torch.atleast_2d(torch.cov(flat.T))
-    sigma_data = float(flat.var(dim=0, unbiased=False).mean().sqrt())
-    pick = torch.randperm(len(flat), generator=torch.Generator().manual_seed(0))
-    subset = flat[pick[:MAX_DISTANCE_POINTS]]
-    sigma_max = float(torch.cdist(subset, subset).max())
-    if sigma_data == 0.0 or sigma_max == 0.0:
-        raise ValueError("x holds one distinct point repeated; a score model needs a spread")
-    return DataStats(
-        tuple(mean.tolist()), tuple(tuple(r) for r in cov.tolist()), sigma_data, sigma_max
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,28 +78,16 @@ def data_stats(x: Tensor) -> DataStats:
 
 
 def default_model_spec(dim: int, data: Tensor | DataStats, **overrides: Any) -> dict[str, Any]:
-    """Spec of the default network: ``ScoreMLP`` (width 128, 3 residual blocks, EDM
-    preconditioning of Karras et al. 2022, Table 1) with ``sigma_data`` and ``data_mean`` from
-    ``data`` (the preconditioning assumes centred data; see ``ScoreMLP``).
-
-    ``data`` is the training points ``(N, *D)`` or their :class:`DataStats`; ``overrides``
-    replace keyword arguments of ``ScoreMLP`` (e.g. ``hidden=256``). Build it with
-    ``scorelab.models.build_model``.
+    """Spec of the default network (the ``points`` training preset): ``ScoreMLP`` (width 128, 3
+    residual blocks, EDM preconditioning of Karras et al. 2022, Table 1) with ``sigma_data`` and
+    ``data_mean`` from ``data`` (the training points ``(N, *D)`` or their :class:`DataStats`);
+    ``overrides`` replace keyword arguments of ``ScoreMLP`` (e.g. ``hidden=256``).
     """
     dim = check_int(dim, "dim")
     stats = data if isinstance(data, DataStats) else data_stats(data)
     if stats.dim != dim:
         raise ValueError(f"dim={dim} does not match the data's dimension {stats.dim}")
-    kwargs: dict[str, Any] = {
-        "dim": dim,
-        "hidden": 128,
-        "depth": 3,
-        "embed_dim": 64,
-        "sigma_data": stats.sigma_data,
-        "data_mean": list(stats.mean),
-    }
-    kwargs.update(overrides)
-    return model_spec("score-mlp", **kwargs)
+    return model_spec_for(TRAINING_PRESETS["points"], stats, (dim,), **overrides)
 
 
 def _lognormal_sigmas(
@@ -255,47 +160,28 @@ def noise_conditional_loss(
 
 
 def default_loss_fn(stats: DataStats, **overrides: Any) -> LossFn:
-    """The default ``loss_fn(model, x0, generator)`` for ``train``: :func:`noise_conditional_loss`
-    with σ ∈ [0.002 σ_data, σ_max], EDM's log-normal law and weighting.
+    """The default ``loss_fn(model, x0, generator)`` for ``train`` (the ``points`` preset):
+    :func:`noise_conditional_loss` over the one training σ range
+    (``scorelab.data.training_noise_range``), EDM's log-normal law and weighting.
 
     ``overrides`` replace keyword arguments of :func:`noise_conditional_loss`.
     """
-    kwargs: dict[str, Any] = {
-        "sigma_min": SIGMA_MIN_FRACTION * stats.sigma_data,
-        "sigma_max": stats.sigma_max,
-        "sigma_data": stats.sigma_data,
-    }
-    kwargs.update(overrides)
-    return functools.partial(noise_conditional_loss, **kwargs)
+    loss, noise = loss_for(TRAINING_PRESETS["points"], stats)
+    return functools.partial(loss.func, **{**loss.keywords, **overrides})
 
 
 def default_train_config(
     *, steps: int = DEFAULT_STEPS, seed: int = 0, device: str = "cpu", **overrides: Any
 ) -> TrainConfig:
-    """Training settings of the default recipe: ``steps`` Adam steps (Kingma & Ba 2015) on
-    batches of 512, learning rate 2e-3 with a half-cosine decay, gradient clipping at 1 and an
-    EMA of the weights (as in NCSNv2 and EDM) with decay ``min(0.995, 1 − 10/steps)``: the EMA
-    starts at the initial weights, whose share after ``k`` steps is ``decay^k``, so short runs
-    need a short average (the share is at most ``e^{-10}`` at the end).
-
-    ``overrides`` replace any other ``TrainConfig`` field.
+    """Training settings of the ``points`` preset (``scorelab.training.presets``): Adam (Kingma
+    & Ba 2015) on batches of 512, learning rate 2e-3 with a half-cosine decay, gradient clipping
+    at 1 and an EMA of the weights with decay ``min(0.995, 1 − 10/steps)``
+    (:func:`~scorelab.training.presets.ema_decay_for`). ``overrides`` replace any other
+    ``TrainConfig`` field.
     """
-    steps = check_int(steps, "steps")
-    settings: dict[str, Any] = {
-        "steps": steps,
-        "batch_size": 512,
-        "lr": 2e-3,
-        "lr_schedule": "cosine",
-        "ema_decay": min(0.995, 1.0 - 10.0 / steps) if steps > 10 else None,
-        "grad_clip": 1.0,
-        "log_every": max(1, steps // 20),
-        "eval_every": steps,
-        "checkpoint_every": max(1, steps // 4),
-        "seed": seed,
-        "device": device,
-    }
-    settings.update(overrides)
-    return TrainConfig(**settings)
+    return train_config_for(
+        TRAINING_PRESETS["points"], steps=steps, seed=seed, device=device, **overrides
+    )
 
 
 # ---------------------------------------------------------------------------------------------

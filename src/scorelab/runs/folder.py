@@ -23,6 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from scorelab import __version__
+from scorelab.data.stats import DataStats
+from scorelab.samplers import RECOMMENDED, SamplerConfig, ScoreSource, sampling_sigma_range
 
 CONFIG_NAME = "config.json"
 RUN_FORMAT = 1
@@ -76,29 +78,6 @@ def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
-def data_statistics(x: Tensor, max_full_dim: int = 1024) -> dict[str, Any]:
-    """Mean and covariance of data ``(N, *D)`` as plain lists (for the moment-matched prior).
-
-    Above ``max_full_dim`` flattened dimensions only the per-dimension variances are kept.
-    """
-    flat = x.reshape(x.shape[0], -1).double()
-    mean = flat.mean(0)
-    if flat.shape[1] <= max_full_dim:
-        cov = torch.cov(flat.T).reshape(flat.shape[1], flat.shape[1])
-        return {"mean": mean.tolist(), "cov": cov.tolist()}
-    return {"mean": mean.tolist(), "var": flat.var(0).tolist()}
-
-
-def statistics_tensors(stats: dict[str, Any]) -> tuple[Tensor, Tensor]:
-    """``(mean (d,), cov (d, d))`` float32 tensors from :func:`data_statistics` output."""
-    mean = torch.tensor(stats["mean"], dtype=torch.float64)
-    if "cov" in stats:
-        cov = torch.tensor(stats["cov"], dtype=torch.float64).reshape(mean.numel(), mean.numel())
-    else:
-        cov = torch.diag(torch.tensor(stats["var"], dtype=torch.float64))
-    return mean.float(), cov.float()
-
-
 @dataclass
 class Run:
     """A trained run loaded for use: its config, network (EMA weights when present) and step."""
@@ -119,13 +98,26 @@ class Run:
 
         return as_score_fn(self.model)
 
-    def score_source(self):
-        """The :class:`scorelab.cli.sampling.ScoreSource` of this run."""
-        from scorelab.cli.sampling import ScoreSource
+    @property
+    def recommended_sampler(self) -> SamplerConfig:
+        """The sampler its training preset recommends (recorded in config.json)."""
+        if "sampler" in self.config:
+            return SamplerConfig.from_dict(self.config["sampler"])
+        return RECOMMENDED["images" if self.config["data"]["kind"] == "images" else "points"]
 
+    def score_source(self) -> ScoreSource:
+        """The :class:`scorelab.samplers.ScoreSource` of this run: its network, the data's
+        moments, and the training noise range narrowed to :func:`sampling_sigma_range`
+        for points (images keep their training range)."""
         score = self.score_fn()
         sigma_min = float(self.config["noise"]["sigma_min"])
-        mean, cov = statistics_tensors(self.config["data"]["stats"])
+        sigma_max = float(self.config["noise"]["sigma_max"])
+        stats = DataStats.from_dict(self.config["data"]["stats"])
+        mean, cov = stats.mean_tensor(), stats.cov_tensor()
+        images = self.config["data"]["kind"] == "images"
+        if not images:
+            rule_max, rule_min = sampling_sigma_range(cov)
+            sigma_max, sigma_min = min(sigma_max, rule_max), max(sigma_min, rule_min)
 
         def clean_score(x: Tensor) -> Tensor:
             return score(x, torch.full((x.shape[0],), sigma_min, dtype=x.dtype, device=x.device))
@@ -136,8 +128,9 @@ class Run:
             data_shape=self.data_shape,
             mean=mean.reshape(self.data_shape).to(self.device),
             cov=cov.to(self.device),
-            sigma_max=float(self.config["noise"]["sigma_max"]),
+            sigma_max=sigma_max,
             sigma_min=sigma_min,
+            recommended=self.recommended_sampler,
             device=self.device,
         )
 
@@ -214,9 +207,9 @@ def fresh_sampler(source: str):
     """For generated sources (toy sets, analytic targets) a sampler ``(n, generator) -> (n, D)``
     of fresh, independent draws of the source's law (``TOY_LAWS``: for moons not the stratified
     ``make_moons``); ``None`` for files and images (use held-out data instead)."""
-    from scorelab.data.toy import TARGET_NAMES, TOY_LAWS
+    from scorelab.data.toy import TOY_LAWS, is_target_source
 
-    if source not in TOY_LAWS and source not in TARGET_NAMES:
+    if source not in TOY_LAWS and not is_target_source(source):
         return None
     from scorelab.data import load_dataset
 

@@ -1,0 +1,613 @@
+"""Few-step samplers side by side: scorelab's against diffusers' schedulers on the same exact score.
+
+Every sampler gets the exact noise-conditional score of an analytic preset
+(``scorelab.targets.PRESET_TABLE``: mixture-2d and the harder ring-8, spiral-2d, aniso-16d), the
+same σ range (``scorelab.samplers.sampling_sigma_range``), the same starting draws (the
+moment-matched prior ``N(mean, cov + σ_max²I)``, mapped to each scheduler's scale) and the same
+number of score evaluations. diffusers' schedulers are driven step by step: the exact score is
+turned into their model output (``"epsilon"`` prediction ``ε = (x − D)/σ``, with ``D`` the exact
+denoiser), the VP ones (DPM-Solver, UniPC, DEIS) on the scaled state ``x/√(1 + σ²)`` of a
+training schedule whose ``σ`` runs geometrically over that range (``trained_betas``), with
+``use_karras_sigmas=True``; the EDM ones with the range as ``sigma_min``/``sigma_max``.
+
+Measured per (preset, seed, sampler, budget), 5000 samples:
+
+- sliced-W2 / noise floor and the calibration band of exact samples (``scorelab.metrics``
+  ``LawReference``, one per (preset, seed), shared by every sampler);
+- mode-weight error ``max_k |ŵ_k − w_k|`` (``scorelab.metrics.mode_weight_error``), with the
+  error of an exact sample of the same size beside it;
+- wall seconds per score evaluation (the whole call / evaluations; all in the same run).
+
+    python benchmarks/bench_fewstep.py            # 20 seeds (0-19), budgets 5..50, all presets
+    python benchmarks/bench_fewstep.py --quick    # 2 seeds, budgets 6 and 10 (~3 min)
+    python benchmarks/bench_fewstep.py --tune ladder   # seeds 1000-1002: sampler × ladder
+    python benchmarks/bench_fewstep.py --tune range    # σ range and ρ of the leading ones
+    python benchmarks/bench_fewstep.py --presets mixture-2d spiral-2d --part a   # in parallel
+    python benchmarks/bench_fewstep.py --presets ring-8 aniso-16d --part b       # with this
+    python benchmarks/bench_fewstep.py --merge a b     # -> fewstep.json, .png and the tables
+
+Writes ``results/fewstep.json`` after every (preset, seed) (``fewstep_quick.json``,
+``fewstep_tune.json``) and, from a finished run, ``results/fewstep.png`` and the tables of
+``RESULTS_fewstep.md`` (``--report`` redoes both from the JSON). Needs the ``bench`` extra
+(``pip install -e .[bench]``: diffusers); scorelab itself never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, save_results  # noqa: E402
+
+from scorelab.metrics import LawReference, mode_weight_error  # noqa: E402
+from scorelab.samplers import (  # noqa: E402
+    RECOMMENDED,
+    ScoreSource,
+    denoiser,
+    draw_samples,
+    moment_matched_prior,
+    target_source,
+)
+from scorelab.samplers.draw import SIGMA_MAX_FACTOR  # noqa: E402
+from scorelab.targets import PRESET_TABLE, get_target  # noqa: E402
+
+N = 5000
+PRESETS = ("mixture-2d", "ring-8", "spiral-2d", "aniso-16d")
+BUDGETS = (5, 6, 8, 10, 15, 25, 50)
+SEEDS = tuple(range(20))
+QUICK_BUDGETS, QUICK_SEEDS = (6, 10), (0, 1)
+TUNE_BUDGETS, TUNE_SEEDS = (5, 6, 8, 10), (1000, 1001, 1002)
+RECOMMENDED_ROW = "scorelab recommended (CLI default)"
+
+
+@dataclass
+class Context:
+    """What every sampler of one (preset, seed) shares."""
+
+    name: str
+    target: Any
+    source: ScoreSource
+    seed: int
+
+
+Run = Callable[[Context, int, torch.Generator], tuple[torch.Tensor, int]]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    group: str  # "scorelab" or "diffusers"
+    settings: str
+    run: Run
+
+
+# ---------------------------------------------------------------------------------------------
+# scorelab rows
+# ---------------------------------------------------------------------------------------------
+
+
+def scorelab_row(name: str, sampler: str | None, settings: str = "", **options: Any) -> Row:
+    """``draw_samples`` with ``sampler`` (``None``: the recommended configuration) and options."""
+
+    def run(ctx: Context, budget: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
+        res = draw_samples(ctx.source, N, sampler, steps=budget, generator=gen, **options)
+        return res.samples, res.n_evals
+
+    text = settings or (", ".join(f"{k}={v}" for k, v in options.items()) or "registry defaults")
+    return Row(name, "scorelab", text, run)
+
+
+def scorelab_rows() -> list[Row]:
+    rec = RECOMMENDED["exact"]
+    rec_text = f"{rec.sampler}, {rec.options} (RECOMMENDED['exact'], the CLI default)"
+    return [
+        scorelab_row(RECOMMENDED_ROW, None, rec_text),
+        scorelab_row("scorelab dpmpp-3m geometric", "dpmpp-3m", ladder="geometric"),
+        scorelab_row("scorelab unipc geometric", "unipc", ladder="geometric"),
+        scorelab_row("scorelab ipndm karras", "ipndm", ladder="karras"),
+        scorelab_row("scorelab deis karras ρ=3", "deis", ladder="karras", rho=3.0),
+        scorelab_row("scorelab dpmpp-3m-sde geometric", "dpmpp-3m-sde", ladder="geometric"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# diffusers rows
+# ---------------------------------------------------------------------------------------------
+
+
+def geometric_betas(sigma_min: float, sigma_max: float, n: int = 1000) -> np.ndarray:
+    """``trained_betas`` of a VP schedule whose ``σ̃_t = √((1 − ᾱ_t)/ᾱ_t)`` is geometric from
+    ``sigma_min`` (t = 0) to ``sigma_max`` (t = n − 1): ``ᾱ_t = 1/(1 + σ̃_t²)``."""
+    sigmas = np.geomspace(sigma_min, sigma_max, n)
+    alphas_cumprod = 1.0 / (1.0 + sigmas**2)
+    prev = np.concatenate([[1.0], alphas_cumprod[:-1]])
+    return 1.0 - alphas_cumprod / prev
+
+
+def diffusers_row(
+    name: str,
+    cls_name: str,
+    settings: str,
+    *,
+    vp: bool,
+    edm: bool = False,
+    evals_per_step: int = 1,
+    **config: Any,
+) -> Row:
+    """A diffusers scheduler driven with the exact score (see the module docstring).
+
+    ``vp``: the scheduler's state is ``x/√(1 + σ²)``; ``edm``: its model output is
+    preconditioned (EDM), so the output fed is ``(D − c_skip·x)/c_out``; ``evals_per_step = 2``
+    for Heun (``2N − 1`` evaluations for ``N`` steps).
+    """
+
+    def run(ctx: Context, budget: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
+        import diffusers
+
+        cls = getattr(diffusers, cls_name)
+        lo, hi = ctx.source.sigma_min, ctx.source.sigma_max
+        if edm:
+            sched = cls(sigma_min=lo, sigma_max=hi, **config)
+        else:
+            sched = cls(trained_betas=geometric_betas(lo, hi).tolist(), **config)
+        steps = (budget + 1) // 2 if evals_per_step == 2 else budget
+        sched.set_timesteps(steps)
+        takes_generator = "generator" in inspect.signature(sched.step).parameters
+        step_kw = {"generator": gen} if takes_generator else {}
+        sigma_start = float(sched.sigmas[0])
+        src = ctx.source
+        x = moment_matched_prior(src.mean, src.cov, sigma_start, N, generator=gen)
+        sample = x / math.sqrt(1.0 + sigma_start**2) if vp else x
+        n_evals = 0
+        for t in sched.timesteps:
+            sched.scale_model_input(sample, t)  # sets the step index of the σ-based schedulers
+            index = sched.step_index if sched.step_index is not None else 0
+            sigma = float(sched.sigmas[index])
+            x = sample * math.sqrt(1.0 + sigma**2) if vp else sample
+            d = denoiser(src.score, x, sigma)
+            n_evals += 1
+            if edm:
+                skip = sched.precondition_outputs(x, torch.zeros_like(x), sigma)
+                c_out = sched.precondition_outputs(x, torch.ones_like(x), sigma) - skip
+                out = (d - skip) / c_out
+            else:
+                out = (x - d) / sigma
+            sample = sched.step(out, t, sample, **step_kw).prev_sample
+        return sample, n_evals
+
+    return Row(name, "diffusers", f"{cls_name}({settings})", run)
+
+
+def diffusers_rows() -> list[Row]:
+    import diffusers
+
+    rows = _diffusers_rows()
+    for row in rows:  # import every scheduler now, so that no timing includes an import
+        getattr(diffusers, row.settings.split("(")[0])
+    return rows
+
+
+def _diffusers_rows() -> list[Row]:
+    k = {"use_karras_sigmas": True, "prediction_type": "epsilon"}
+    dpm = "DPMSolverMultistepScheduler"
+    return [
+        diffusers_row("diffusers DPM++ 2M Karras", dpm, "order 2, Karras", vp=True, **k),
+        diffusers_row(
+            "diffusers DPM++ 3M Karras", dpm, "order 3, Karras", vp=True, solver_order=3, **k
+        ),
+        diffusers_row(
+            "diffusers DPM++ 2M SDE Karras",
+            dpm,
+            "sde-dpmsolver++, order 2, Karras",
+            vp=True,
+            algorithm_type="sde-dpmsolver++",
+            **k,
+        ),
+        diffusers_row(
+            "diffusers DPM++ 3M SDE Karras",
+            dpm,
+            "sde-dpmsolver++, order 3, Karras",
+            vp=True,
+            algorithm_type="sde-dpmsolver++",
+            solver_order=3,
+            **k,
+        ),
+        diffusers_row(
+            "diffusers DPM++ 3M exponential",
+            dpm,
+            "order 3, exponential (geometric) σ",
+            vp=True,
+            solver_order=3,
+            use_exponential_sigmas=True,
+            prediction_type="epsilon",
+        ),
+        diffusers_row(
+            "diffusers UniPC (bh2, order 2) Karras",
+            "UniPCMultistepScheduler",
+            "defaults bh2, order 2, Karras",
+            vp=True,
+            **k,
+        ),
+        diffusers_row(
+            "diffusers UniPC (bh2, order 3) Karras",
+            "UniPCMultistepScheduler",
+            "bh2, order 3, Karras",
+            vp=True,
+            solver_order=3,
+            **k,
+        ),
+        diffusers_row(
+            "diffusers DEIS (order 3) Karras",
+            "DEISMultistepScheduler",
+            "order 3, Karras",
+            vp=True,
+            solver_order=3,
+            **k,
+        ),
+        diffusers_row("diffusers Euler Karras", "EulerDiscreteScheduler", "Karras", vp=False, **k),
+        diffusers_row(
+            "diffusers Heun Karras",
+            "HeunDiscreteScheduler",
+            "Karras, 2N−1 evaluations",
+            vp=False,
+            evals_per_step=2,
+            **k,
+        ),
+        diffusers_row(
+            "diffusers EDM DPM++ 3M",
+            "EDMDPMSolverMultistepScheduler",
+            "EDM preconditioning, Karras ρ=7, order 3",
+            vp=False,
+            edm=True,
+            solver_order=3,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+# ---------------------------------------------------------------------------------------------
+
+
+def context(preset: str, seed: int) -> Context:
+    target = get_target(preset)
+    return Context(preset, target, target_source(target), seed)
+
+
+def law_of(target: Any) -> Callable[[int, torch.Generator], torch.Tensor]:
+    return lambda n, g: target.sample(n, generator=g, dtype=torch.float64)
+
+
+def has_modes(preset: str) -> bool:
+    return PRESET_TABLE[preset].modes_separated
+
+
+def exact_mode_error(ctx: Context) -> float | None:
+    """Mode-weight error of an exact sample of size N (seeded from the seed): the calibration."""
+    if not has_modes(ctx.name):
+        return None
+    gen = torch.Generator().manual_seed(50_000 + ctx.seed)
+    return mode_weight_error(ctx.target.sample(N, generator=gen, dtype=torch.float64), ctx.target)
+
+
+def measure_row(ctx: Context, reference: LawReference, row: Row, budget: int) -> dict[str, Any]:
+    gen = torch.Generator().manual_seed(ctx.seed)
+    start = time.perf_counter()
+    samples, n_evals = row.run(ctx, budget, gen)
+    wall = time.perf_counter() - start
+    samples = samples.detach().to(torch.float64)
+    if not bool(torch.isfinite(samples).all()):
+        return {"row": row.name, "budget": budget, "n_evals": n_evals, "failed": "non-finite"}
+    m = reference.measure(samples)["sliced_w2"]
+    out = {
+        "row": row.name,
+        "group": row.group,
+        "preset": ctx.name,
+        "seed": ctx.seed,
+        "budget": budget,
+        "n_evals": n_evals,
+        "ratio": m.ratio,
+        "calibration_mean": m.calibration_mean,
+        "calibration_sd": m.calibration_sd,
+        "verdict": m.verdict,
+        "wall_s": wall,
+        "s_per_eval": wall / max(n_evals, 1),
+        "mode_weight_error": None,
+    }
+    if has_modes(ctx.name):
+        out["mode_weight_error"] = mode_weight_error(samples, ctx.target)
+    return out
+
+
+def run_grid(
+    rows: list[Row],
+    presets: tuple[str, ...],
+    seeds: tuple[int, ...],
+    budgets: tuple[int, ...],
+    name: str,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Every row × budget on every (preset, seed); the JSON is rewritten after each pair."""
+    records: list[dict[str, Any]] = []
+    calib: list[dict[str, Any]] = []
+    payload: dict[str, Any] = {}
+    for preset in presets:
+        for seed in seeds:
+            t0 = time.perf_counter()
+            ctx = context(preset, seed)
+            reference = LawReference(law_of(ctx.target), N, seed=seed)
+            m_exact = exact_mode_error(ctx)
+            calib.append({"preset": preset, "seed": seed, "exact_mode_weight_error": m_exact})
+            for row in rows:
+                for budget in budgets:
+                    records.append(measure_row(ctx, reference, row, budget))
+            print(f"{preset} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+            payload = {
+                **extra,
+                "n": N,
+                "presets": list(presets),
+                "seeds": list(seeds),
+                "budgets": list(budgets),
+                "rows": {r.name: {"group": r.group, "settings": r.settings} for r in rows},
+                "exact": calib,
+                "records": records,
+            }
+            save_results(name, payload)
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries: tables and figure
+# ---------------------------------------------------------------------------------------------
+
+
+def _ms(values: list[float]) -> tuple[float, float]:
+    v = np.array(values, dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def summarise(payload: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, float]]:
+    """(preset, row, budget) -> mean/sd of ratio, calibration, mode error, s/eval, evals."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in payload["records"]:
+        if "failed" in r:
+            groups.setdefault((r.get("preset", "?"), r["row"], r["budget"]), []).append(r)
+            continue
+        groups.setdefault((r["preset"], r["row"], r["budget"]), []).append(r)
+    out = {}
+    for key, recs in groups.items():
+        ok = [r for r in recs if "failed" not in r]
+        if not ok:
+            out[key] = {"failed": len(recs)}
+            continue
+        ratio = _ms([r["ratio"] for r in ok])
+        cal = _ms([r["calibration_mean"] for r in ok])
+        cal_sd = float(np.mean([r["calibration_sd"] for r in ok]))
+        modes = [r["mode_weight_error"] for r in ok if r["mode_weight_error"] is not None]
+        out[key] = {
+            "ratio": ratio[0],
+            "ratio_sd": ratio[1],
+            "calibration": cal[0],
+            "calibration_sd": cal_sd,
+            "at_floor": ratio[0] <= cal[0] + 2.0 * cal_sd,
+            "mode": _ms(modes)[0] if modes else None,
+            "mode_sd": _ms(modes)[1] if modes else None,
+            "s_per_eval": float(np.median([r["s_per_eval"] for r in ok])),
+            "n_evals": float(np.mean([r["n_evals"] for r in ok])),
+            "failed": len(recs) - len(ok),
+        }
+    return out
+
+
+def exact_modes(payload: dict[str, Any], preset: str) -> tuple[float, float] | None:
+    vals = [
+        e["exact_mode_weight_error"]
+        for e in payload["exact"]
+        if e["preset"] == preset and e["exact_mode_weight_error"] is not None
+    ]
+    return _ms(vals) if vals else None
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The tables of RESULTS_fewstep.md: one per preset, rows × budgets."""
+    summary = summarise(payload)
+    lines = []
+    rows = list(payload["rows"])
+    budgets = payload["budgets"]
+    for preset in payload["presets"]:
+        lines.append(f"\n### {preset}\n")
+        ex = exact_modes(payload, preset)
+        if ex:
+            lines.append(
+                f"Mode-weight error of an exact sample of {payload['n']}: "
+                f"{ex[0]:.4f} ± {ex[1]:.4f}.\n"
+            )
+        lines.append("| sampler | " + " | ".join(f"{b} evals" for b in budgets) + " | s/eval |")
+        lines.append("|---|" + "---|" * (len(budgets) + 1))
+        for row in rows:
+            cells = []
+            speed = []
+            for b in budgets:
+                s = summary.get((preset, row, b))
+                if s is None:
+                    cells.append("–")
+                    continue
+                if "ratio" not in s:
+                    cells.append(f"failed ×{s['failed']}")
+                    continue
+                cell = f"{s['ratio']:.2f} ± {s['ratio_sd']:.2f}"
+                cell += " (floor)" if s["at_floor"] else ""
+                if s["mode"] is not None:
+                    cell += f"; m {s['mode']:.3f}"
+                if s["n_evals"] != b:
+                    cell += f" [{s['n_evals']:.0f}]"
+                cells.append(cell)
+                speed.append(s["s_per_eval"])
+            per_eval = f"{1e3 * float(np.median(speed)):.2f} ms" if speed else "–"
+            lines.append(f"| {row} | " + " | ".join(cells) + f" | {per_eval} |")
+        cal = [summary.get((preset, rows[0], b)) for b in budgets]
+        lines.append(
+            "| *exact sample (calibration)* | "
+            + " | ".join(
+                f"{c['calibration']:.2f} ± {c['calibration_sd']:.2f}" if c and "ratio" in c else "–"
+                for c in cal
+            )
+            + " | |"
+        )
+    return "\n".join(lines)
+
+
+def figure(payload: dict[str, Any], path: Path) -> None:
+    """Ratio vs evaluations per preset: scorelab rows solid, diffusers rows dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarise(payload)
+    presets = payload["presets"]
+    fig, axes = plt.subplots(1, len(presets), figsize=(5 * len(presets), 4.5), squeeze=False)
+    for ax, preset in zip(axes[0], presets, strict=True):
+        for row, info in payload["rows"].items():
+            pts = [
+                (b, summary[(preset, row, b)]["ratio"])
+                for b in payload["budgets"]
+                if "ratio" in summary.get((preset, row, b), {})
+            ]
+            if not pts:
+                continue
+            style = "-" if info["group"] == "scorelab" else "--"
+            width = 2.5 if row == RECOMMENDED_ROW else 1.0
+            ax.plot(*zip(*pts, strict=True), style, marker="o", ms=3, lw=width, label=row)
+        cal = [
+            summary[(preset, next(iter(payload["rows"])), b)]
+            for b in payload["budgets"]
+            if "ratio" in summary.get((preset, next(iter(payload["rows"])), b), {})
+        ]
+        if cal:
+            top = np.mean([c["calibration"] + 2 * c["calibration_sd"] for c in cal])
+            ax.axhspan(0.0, top, color="grey", alpha=0.2, label="calibration band (at the floor)")
+        ax.set(xscale="log", yscale="log", xlabel="score evaluations", title=preset)
+        ax.set_ylabel("sliced-W2 / noise floor")
+        ax.set_ylim(0.8, None)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, -1].legend(fontsize="x-small", loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tuning (seeds 1000+)
+# ---------------------------------------------------------------------------------------------
+
+
+def tune_rows(stage: str) -> list[Row]:
+    """Stage ``ladder``: each sampler × ladder at the default σ range; stage ``range``: σ range
+    and ladder for the leading samplers (σ factors relative to the law's scale)."""
+    rows = []
+    if stage == "ladder":
+        for sampler in ("dpmpp-3m", "unipc", "ipndm", "deis", "dpmpp-3m-sde"):
+            for ladder, rho in (("geometric", 7.0), ("karras", 7.0), ("karras", 3.0)):
+                name = f"{sampler} {ladder}" + (f" rho={rho:g}" if ladder == "karras" else "")
+                rows.append(scorelab_row(name, sampler, ladder=ladder, rho=rho))
+        rows.append(scorelab_row("unipc bh2 geometric", "unipc", ladder="geometric", variant="bh2"))
+        rows.append(scorelab_row("unipc order 2 geometric", "unipc", ladder="geometric", order=2))
+        return rows
+    ranges = ((5.0, 0.01), (10.0, 0.01), (20.0, 0.01), (10.0, 0.003), (10.0, 0.03))
+    for sampler, ladder in (("ipndm", "karras"), ("ipndm", "geometric"), ("unipc", "geometric")):
+        for hi, lo in ranges:
+            rows.append(_ranged_row(sampler, ladder, hi, lo))
+    rows.append(_ranged_row("ipndm", "karras", 10.0, 0.01, rho=5.0))
+    rows.append(_ranged_row("ipndm", "karras", 10.0, 0.01, rho=12.0))
+    rows.append(_ranged_row("ipndm", "karras", 10.0, 0.01, order=3))
+    return rows
+
+
+def _ranged_row(sampler: str, ladder: str, hi: float, lo: float, **options: Any) -> Row:
+    def run(ctx: Context, budget: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
+        scale = ctx.source.sigma_max / SIGMA_MAX_FACTOR  # the law's scale (draw.py)
+        res = draw_samples(
+            ctx.source,
+            N,
+            sampler,
+            steps=budget,
+            generator=gen,
+            ladder=ladder,
+            sigma_max=hi * scale,
+            sigma_min=lo * scale,
+            **options,
+        )
+        return res.samples, res.n_evals
+
+    extra = "".join(f" {k}={v:g}" for k, v in options.items())
+    return Row(f"{sampler} {ladder}{extra} σ {hi:g}→{lo:g}·scale", "scorelab", "", run)
+
+
+def print_tune(payload: dict[str, Any]) -> None:
+    summary = summarise(payload)
+    budgets = payload["budgets"]
+    print("mean ratio over presets and seeds (per preset in parentheses)")
+    for row in payload["rows"]:
+        per_b = []
+        for b in budgets:
+            vals = [summary[(p, row, b)]["ratio"] for p in payload["presets"]]
+            per_b.append(f"{np.mean(vals):.2f} ({'/'.join(f'{v:.2f}' for v in vals)})")
+        print(f"{row:40s} " + "  ".join(per_b))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds, budgets 6 and 10")
+    parser.add_argument("--tune", choices=("ladder", "range"), help="tuning stage (seeds 1000+)")
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--report", action="store_true", help="tables and figure from the JSON")
+    parser.add_argument("--part", help="write results/fewstep_PART.json (a share of the presets)")
+    parser.add_argument("--merge", nargs="+", metavar="PART", help="join parts into fewstep.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    presets = tuple(args.presets)
+    if args.merge:
+        parts = [json.loads((RESULTS_DIR / f"fewstep_{p}.json").read_text()) for p in args.merge]
+        payload = {k: v for k, v in parts[0].items() if k not in ("date", "machine", "command")}
+        payload["presets"] = [p for p in PRESETS if any(p in q["presets"] for q in parts)]
+        payload["records"] = [r for q in parts for r in q["records"]]
+        payload["exact"] = [e for q in parts for e in q["exact"]]
+        payload["parts"] = {p: q["command"] for p, q in zip(args.merge, parts, strict=True)}
+        save_results("fewstep", payload)
+        args.report = True
+    if args.tune:
+        payload = run_grid(
+            tune_rows(args.tune), presets, TUNE_SEEDS, TUNE_BUDGETS, f"fewstep_tune_{args.tune}", {}
+        )
+        print_tune(payload)
+        return
+    name = "fewstep_quick" if args.quick else "fewstep"
+    name = f"fewstep_{args.part}" if args.part else name
+    if args.report:
+        payload = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+    else:
+        seeds, budgets = (QUICK_SEEDS, QUICK_BUDGETS) if args.quick else (SEEDS, BUDGETS)
+        payload = run_grid(scorelab_rows() + diffusers_rows(), presets, seeds, budgets, name, {})
+    figure(payload, RESULTS_DIR / f"{name}.png")
+    print(markdown(payload))
+
+
+if __name__ == "__main__":
+    main()

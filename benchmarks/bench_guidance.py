@@ -1,0 +1,441 @@
+"""Controllable generation on an exact mixture: class conditionals, guidance and imputation.
+
+Target: four separated 2-D Gaussian components (``MIXTURE`` below), labelled in two classes of
+two components each (class 0 = components 0, 1 with weights 3 : 1; class 1 = components 2, 3
+with weights 7 : 5). Everything is compared with exact draws of the exact conditional law
+(:mod:`scorelab.targets.conditional`), measured by the one protocol
+(:class:`scorelab.metrics.LawReference`): sliced-W2 to 5 fresh exact reference sets, divided by
+the mean over 16 independent exact pairs at the same n (the floor), with the ratio of 4 further
+exact samples scored the same way (the calibration) beside each ratio.
+
+Rows
+----
+- **class**: ``p(x | y)`` for ``y = 0, 1`` by ``dpmpp_3m`` on ``geometric_sigmas(20, 0.02,
+  n_evals)`` from the moment-matched prior of the conditional law, with (a) the exact
+  conditional score and (b) classifier guidance of the unconditional exact score with the exact
+  noise-conditional classifier at scale 1 (Bayes: the same score, computed differently).
+  Within-class mode weights (hard assignment, separated modes) vs the exact ones.
+- **impute**: observe the first coordinate at ``x₀ ∈ {−4, 0, 3.5}`` and impute the second, n
+  completions of each observation in one batch of 3n. Methods: (a) the exact conditional score
+  (``ObservedMixture.score``) with ``dpmpp_3m`` via ``inpaint`` from ``ObservedMixture.prior``;
+  (b) replacement with a Langevin corrector (Song et al. 2021, app. I; 100 levels, one
+  corrector step, snr 0.16) with the exact unconditional score; (c) reconstruction guidance
+  (ΠGDM variance, σ_d = the data's std) with the exact unconditional score and ``dpmpp_3m``.
+  (b) and (c) are approximations and start from the unconditional moment-matched prior.
+  Mode weights of the imputed coordinate (soft: mean responsibilities, unbiased for exact
+  draws) vs the exact posterior weights ``p(k | x_o)``; target ±0.02.
+
+Targets: the exact methods at ≤ 1.3× the floor, their weights within ±0.02.
+
+    python benchmarks/bench_guidance.py            # 5 seeds, n = 2000 (about 1 min, 2-core CPU)
+    python benchmarks/bench_guidance.py --quick    # 1 seed, n = 1000
+    python benchmarks/bench_guidance.py --network  # trained conditional ScoreMLP + CFG (~2 min)
+
+``--network`` (a separate result file, ``guidance_network.json``): a class-conditional
+``ScoreMLP`` trained on 20 000 exact draws with ``conditional_dsm_loss`` (label dropout 0.2,
+2000 steps, one training seed), sampled with classifier-free guidance ``w ∈ {0, 1, 3}`` and
+measured against the exact ``p(x | y)`` the same way (3 measurement seeds). ``w = 0`` is the
+network's conditional score and should be at the floor; ``w > 0`` samples a sharper law
+(``∝ p(x|y)^{1+w} p(x)^{−w}`` at σ = 0), so its distance to ``p(x | y)`` is expected to grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, save_results  # noqa: E402
+
+from scorelab.losses import conditional_dsm_loss  # noqa: E402
+from scorelab.metrics import LawReference, mode_weight_report  # noqa: E402
+from scorelab.models import ScoreMLP  # noqa: E402
+from scorelab.plotting import new_figure, save_figure  # noqa: E402
+from scorelab.samplers import (  # noqa: E402
+    classifier_free_guidance,
+    classifier_guidance,
+    dpmpp_3m,
+    inpaint,
+    inpaint_replacement,
+    moment_matched_prior,
+    reconstruction_guidance,
+    with_label,
+)
+from scorelab.sde import geometric_sigmas  # noqa: E402
+from scorelab.targets import ClassConditionalMixture, GaussianMixture, ObservedMixture  # noqa: E402
+from scorelab.utils import seeded_module  # noqa: E402
+
+F64 = torch.float64
+SIGMA_MAX, SIGMA_MIN = 20.0, 0.02
+MIXTURE = GaussianMixture(
+    torch.tensor([[-5.0, -2.0], [-3.0, 3.0], [4.0, 2.0], [3.0, -4.0]], dtype=F64),
+    torch.tensor(
+        [
+            [[1.0, 0.5], [0.5, 1.0]],
+            [[0.6, 0.0], [0.0, 0.6]],
+            [[1.2, -0.4], [-0.4, 0.8]],
+            [[0.5, 0.0], [0.0, 1.5]],
+        ],
+        dtype=F64,
+    ),
+    torch.tensor([0.3, 0.1, 0.35, 0.25], dtype=F64),
+)
+LABELS = torch.tensor([0, 0, 1, 1])
+OBSERVED_X0 = (-4.0, 0.0, 3.5)
+MASK = torch.tensor([1.0, 0.0])  # observe x₀, impute x₁
+WEIGHT_TOL = 0.02
+RATIO_TARGET = 1.3
+
+
+def law_reference(law, n: int, seed: int) -> LawReference:
+    """The protocol's reference: 5 reference sets, 16 floor pairs, 8 exact calibration samples."""
+    return LawReference(law, n, n_references=5, n_pairs=16, n_calibration=8, seed=seed)
+
+
+def measurement(reference: LawReference, samples: torch.Tensor) -> dict:
+    m = reference.measure(samples)["sliced_w2"]
+    return {
+        "ratio": m.ratio,
+        "calibration_mean": m.calibration_mean,
+        "calibration_sd": m.calibration_sd,
+        "verdict": m.verdict,
+        "value": m.value,
+        "floor": m.floor,
+        "floor_sd": m.floor_sd,
+        "n_pairs": len(m.floor_values),
+        "n_references": len(m.values),
+    }
+
+
+def class_rows(n: int, seed: int, evals: list[int]) -> list[dict]:
+    cc = ClassConditionalMixture(MIXTURE, LABELS)
+    rows = []
+    for y in range(cc.n_classes):
+        cond = cc.conditional(y)
+        reference = law_reference(lambda k, g, c=cond: c.sample(k, generator=g), n, seed)
+        scores = {
+            "exact conditional score": with_label(cc.score, y),
+            "classifier guidance (exact p(y|x_σ), scale 1)": classifier_guidance(
+                cc.noised_score, with_label(cc.class_log_prob_grad, y), 1.0
+            ),
+        }
+        gen = torch.Generator().manual_seed(seed)
+        x = moment_matched_prior(
+            cond.mean().float(), cond.covariance().float(), SIGMA_MAX, n, generator=gen
+        )
+        exact = cond.sample(n, generator=gen)
+        for n_evals in evals:
+            sigmas = geometric_sigmas(SIGMA_MAX, SIGMA_MIN, n_evals)
+            for method, score in scores.items():
+                start = time.perf_counter()
+                res = dpmpp_3m(score, x, sigmas)
+                rows.append(
+                    {
+                        "task": "class",
+                        "class": y,
+                        "method": method,
+                        "sampler": "dpmpp_3m",
+                        "n_evals": res.n_evals,
+                        "seed": seed,
+                        "n": n,
+                        "seconds": time.perf_counter() - start,
+                        "sliced_w2": measurement(reference, res.samples),
+                        "weights": mode_weight_report(res.samples, cond),
+                        "weights_exact_sample": mode_weight_report(exact, cond),
+                    }
+                )
+    return rows
+
+
+def impute_rows(n: int, seed: int, n_evals: int, keep: dict) -> list[dict]:
+    blocks = [torch.tensor([[x0, 0.0]], dtype=F64).repeat(n, 1) for x0 in OBSERVED_X0]
+    observed = torch.cat(blocks)  # 3n rows: n completions of each observation
+    om = ObservedMixture(MIXTURE, MASK, observed)
+    gen = torch.Generator().manual_seed(seed)
+    sigmas = geometric_sigmas(SIGMA_MAX, SIGMA_MIN, n_evals)
+    prior = moment_matched_prior(
+        MIXTURE.mean().float(), MIXTURE.covariance().float(), SIGMA_MAX, 3 * n, generator=gen
+    )
+    sigma_data = float(MIXTURE.covariance().diagonal().mean().sqrt())
+    y = observed.float()
+    methods = {
+        "exact conditional score": lambda: inpaint(
+            om.score, om.prior(SIGMA_MAX, gen), sigmas, observed=y, mask=MASK
+        ),
+        "replacement + Langevin corrector": lambda: inpaint_replacement(
+            MIXTURE.noised_score,
+            prior,
+            geometric_sigmas(SIGMA_MAX, SIGMA_MIN, 100),
+            observed=y,
+            mask=MASK,
+            n_corrector=1,
+            generator=gen,
+        ),
+        "reconstruction guidance (ΠGDM)": lambda: inpaint(
+            reconstruction_guidance(MIXTURE.noised_score, y, MASK, sigma_data=sigma_data),
+            prior,
+            sigmas,
+            observed=y,
+            mask=MASK,
+        ),
+    }
+    exact = om.sample(gen)
+    results = {}
+    for method, run in methods.items():
+        start = time.perf_counter()
+        res = run()
+        results[method] = (res, time.perf_counter() - start)
+        assert bool((res.samples[:, 0] == y[:, 0]).all()), "known values must be kept exactly"
+    keep["samples"], keep["exact"] = {k: r.samples for k, (r, _) in results.items()}, exact
+    rows = []
+    for b, x0 in enumerate(OBSERVED_X0):
+        block = slice(b * n, (b + 1) * n)
+        sub = ObservedMixture(MIXTURE, MASK, blocks[b])
+        law = sub.missing_law(0)
+        reference = law_reference(lambda k, g, s=sub: s.sample(g), n, seed)
+        for method, (res, seconds) in results.items():
+            samples = res.samples[block]
+            weights = mode_weight_report(samples[:, 1:], law, soft=True)
+            rows.append(
+                {
+                    "task": "impute",
+                    "observed_x0": x0,
+                    "method": method,
+                    "sampler": "inpaint_replacement" if "replacement" in method else "dpmpp_3m",
+                    "n_evals": res.n_evals,
+                    "seed": seed,
+                    "n": n,
+                    "seconds_whole_batch": seconds,
+                    "sliced_w2": measurement(reference, samples),
+                    "weights": weights,
+                    "weights_exact_sample": mode_weight_report(exact[block][:, 1:], law, soft=True),
+                }
+            )
+    return rows
+
+
+def figure(keep: dict, n: int, path: Path) -> None:
+    """Imputed x₁ against the exact conditional law, one column per observed x₀."""
+    fig, axes = new_figure(len(OBSERVED_X0) + 1, 1, figsize=(4.2 * (len(OBSERVED_X0) + 1), 4.2))
+    ax = axes[0, 0]
+    background = MIXTURE.sample(3000, generator=torch.Generator().manual_seed(0)).numpy()
+    ax.scatter(background[:, 0], background[:, 1], s=2, c="0.75", label="p(x)")
+    rng = np.random.default_rng(0)
+    colours = {
+        "exact conditional score": "C0",
+        "replacement + Langevin corrector": "C3",
+        "reconstruction guidance (ΠGDM)": "C2",
+    }
+    for i, (method, samples) in enumerate(keep["samples"].items()):
+        s = samples.numpy()[::4]
+        jitter = 0.12 * (i - 1) + 0.04 * rng.standard_normal(len(s))
+        ax.scatter(s[:, 0] + jitter, s[:, 1], s=2, c=colours[method], alpha=0.5, label=method)
+    ax.set_title("imputed x₁ at observed x₀ (offset per method)")
+    ax.set_xlabel("x₀ (observed)")
+    ax.set_ylabel("x₁ (imputed)")
+    ax.legend(fontsize=7, markerscale=4, loc="lower left")
+    for b, x0 in enumerate(OBSERVED_X0):
+        ax = axes[0, b + 1]
+        sub = ObservedMixture(MIXTURE, MASK, torch.tensor([[x0, 0.0]], dtype=F64))
+        law = sub.missing_law(0)
+        grid = torch.linspace(-8.0, 8.0, 400, dtype=F64)[:, None]
+        ax.plot(grid[:, 0], law.log_prob(grid).exp(), "k", lw=2, label="exact p(x₁ | x₀)")
+        bins = np.linspace(-8.0, 8.0, 81)
+        for method, samples in keep["samples"].items():
+            s = samples[b * n : (b + 1) * n, 1].numpy()
+            ax.hist(
+                s, bins=bins, density=True, histtype="step", color=colours[method], label=method
+            )
+        ax.set_title(
+            f"x₀ = {x0:g}: exact weights "
+            + ", ".join(f"{w:.2f}" for w in law.weights.tolist() if w > 0.005)
+        )
+        ax.set_xlabel("x₁")
+        ax.legend(fontsize=7)
+    save_figure(fig, path, dpi=90)
+    print(f"wrote {path}")
+
+
+def train_conditional_net(seed: int, steps: int) -> torch.nn.Module:
+    """A class-conditional ``ScoreMLP`` trained by DSM with label dropout (Ho & Salimans 2022).
+
+    20 000 exact draws of the mixture with their class labels, batch 512, Adam 2e-3 with a cosine
+    schedule, 50 geometric levels 40 → 0.01 (one drawn per example), ``p_uncond = 0.2``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    data, components = MIXTURE.sample(20_000, generator=gen, return_components=True)
+    labels = LABELS[components]
+    net = seeded_module(
+        lambda: ScoreMLP(
+            2,
+            hidden=128,
+            depth=3,
+            sigma_data=float(data.std()),
+            data_mean=data.mean(0).tolist(),
+            num_classes=int(LABELS.max()) + 1,
+        ),
+        seed,
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    sigmas = geometric_sigmas(40.0, 0.01, 50)
+    for _ in range(steps):
+        idx = torch.randint(0, len(data), (512,), generator=gen)
+        loss = conditional_dsm_loss(
+            net, data[idx], labels[idx], sigmas, p_uncond=0.2, generator=gen
+        )
+        opt.zero_grad()
+        loss.mean().backward()
+        opt.step()
+        schedule.step()
+    return net.eval()
+
+
+def network_rows(n: int, seeds: list[int], steps: int) -> list[dict]:
+    """Classifier-free guidance of a trained conditional network against the exact ``p(x | y)``."""
+    cc = ClassConditionalMixture(MIXTURE, LABELS)
+    start = time.perf_counter()
+    net = train_conditional_net(0, steps)
+    train_seconds = time.perf_counter() - start
+    sigmas = geometric_sigmas(SIGMA_MAX, SIGMA_MIN, 20)
+    rows = []
+    for seed in seeds:
+        for y in range(cc.n_classes):
+            cond = cc.conditional(y)
+            reference = law_reference(lambda k, g, c=cond: c.sample(k, generator=g), n, seed)
+            gen = torch.Generator().manual_seed(seed)
+            x = moment_matched_prior(
+                cond.mean().float(), cond.covariance().float(), SIGMA_MAX, n, generator=gen
+            )
+            exact = cond.sample(n, generator=gen)
+            for w in (0.0, 1.0, 3.0):
+                score = classifier_free_guidance(with_label(net, y), with_label(net), w)
+                res = dpmpp_3m(score, x, sigmas)
+                share = cc.class_log_probs(res.samples.double()).exp()[:, y].mean()
+                rows.append(
+                    {
+                        "task": "class",
+                        "class": y,
+                        "method": f"trained ScoreMLP, classifier-free guidance w={w:g}",
+                        "sampler": "dpmpp_3m",
+                        "n_evals": res.n_evals,
+                        "seed": seed,
+                        "n": n,
+                        "train_steps": steps,
+                        "train_seconds": train_seconds,
+                        "class_share": float(share),
+                        "sliced_w2": measurement(reference, res.samples),
+                        "weights": mode_weight_report(res.samples, cond),
+                        "weights_exact_sample": mode_weight_report(exact, cond),
+                    }
+                )
+    return rows
+
+
+def group_key(r: dict) -> str:
+    where = f"class {r['class']}" if r["task"] == "class" else f"x0={r['observed_x0']:g}"
+    return f"{r['task']} {where} | {r['method']} | {r['sampler']} {r['n_evals']} evals"
+
+
+def groups(rows: list[dict]) -> dict[str, dict]:
+    """Per row of the table (task, condition, method, budget): every seed and their means."""
+    out: dict[str, dict] = {}
+    for key in dict.fromkeys(group_key(r) for r in rows):
+        sel = [r for r in rows if group_key(r) == key]
+        ratios = [r["sliced_w2"]["ratio"] for r in sel]
+        calib = [r["sliced_w2"]["calibration_mean"] for r in sel]
+        out[key] = {
+            "seeds": [r["seed"] for r in sel],
+            "ratio_per_seed": ratios,
+            "ratio_mean": float(np.mean(ratios)),
+            "calibration_mean_per_seed": calib,
+            "calibration_mean": float(np.mean(calib)),
+            "at_floor": f"{sum(r['sliced_w2']['verdict'] == 'at the floor' for r in sel)}"
+            f"/{len(sel)}",
+            "weight_error_per_seed": [r["weights"]["max_abs_error"] for r in sel],
+            "weight_error_mean": float(np.mean([r["weights"]["max_abs_error"] for r in sel])),
+            "weight_error_exact_sample_mean": float(
+                np.mean([r["weights_exact_sample"]["max_abs_error"] for r in sel])
+            ),
+        }
+    return out
+
+
+def summarise(rows: list[dict]) -> None:
+    for r in rows:
+        sw = r["sliced_w2"]
+        where = f"class {r['class']}" if r["task"] == "class" else f"x0={r['observed_x0']:g}"
+        err = r["weights"]["max_abs_error"]
+        print(
+            f"{r['task']:6s} {where:8s} seed {r['seed']} {r['method']:46s} evals {r['n_evals']:3d}"
+            f"  SW2 {sw['ratio']:.2f}x floor (exact {sw['calibration_mean']:.2f}"
+            f"±{sw['calibration_sd']:.2f})  weight err {err:.3f}"
+            f" (exact sample {r['weights_exact_sample']['max_abs_error']:.3f})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed, n = 1000")
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="instead: train a class-conditional ScoreMLP (seed 0) and measure CFG (3 seeds)",
+    )
+    parser.add_argument("--steps", type=int, default=2000, help="training steps for --network")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    n = 1000 if args.quick else 2000
+    seeds = [0] if args.quick else [0, 1, 2, 3, 4]
+    start = time.perf_counter()
+    if args.network:
+        rows = network_rows(n, seeds[:3], args.steps)
+        summarise(rows)
+        table = groups(rows)
+        for key, g in table.items():
+            print(f"{key:95s} ratio {g['ratio_mean']:.2f} (exact {g['calibration_mean']:.2f})")
+        summary = {"seconds": time.perf_counter() - start, "train_steps": args.steps}
+        payload = {"n": n, "seeds": seeds[:3], "summary": summary, "table": table, "rows": rows}
+        save_results("guidance_network_quick" if args.quick else "guidance_network", payload)
+        return
+    rows: list[dict] = []
+    keep: dict = {}
+    for seed in seeds:
+        rows += class_rows(n, seed, evals=[10, 20])
+        rows += impute_rows(n, seed, n_evals=20, keep=keep if seed == seeds[0] else {})
+    summarise(rows)
+    table = groups(rows)
+    exact = {k: g for k, g in table.items() if "exact" in k.split("|")[1]}
+    worst_ratio = max(g["ratio_mean"] for g in exact.values())
+    worst_weight = max(g["weight_error_mean"] for g in exact.values())
+    at_floor = [r["sliced_w2"]["verdict"] == "at the floor" for r in rows if "exact" in r["method"]]
+    summary = {
+        "exact_methods_worst_seed_mean_ratio": worst_ratio,
+        "exact_methods_worst_seed_mean_weight_error": worst_weight,
+        "exact_methods_rows_at_floor": f"{sum(at_floor)}/{len(at_floor)}",
+        "ratio_target": RATIO_TARGET,
+        "weight_tolerance": WEIGHT_TOL,
+        "meets_targets": worst_ratio <= RATIO_TARGET and worst_weight <= WEIGHT_TOL,
+        "seconds": time.perf_counter() - start,
+    }
+    print()
+    for key, g in table.items():
+        print(
+            f"{key:95s} ratio {g['ratio_mean']:.2f} (exact {g['calibration_mean']:.2f}, at floor "
+            f"{g['at_floor']})  weight err {g['weight_error_mean']:.3f} "
+            f"(exact {g['weight_error_exact_sample_mean']:.3f})"
+        )
+    print(summary)
+    name = "guidance_quick" if args.quick else "guidance"
+    save_results(name, {"n": n, "seeds": seeds, "summary": summary, "table": table, "rows": rows})
+    if not args.quick:
+        figure(keep, n, RESULTS_DIR / "guidance_imputation.png")
+
+
+if __name__ == "__main__":
+    main()
