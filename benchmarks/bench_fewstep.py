@@ -116,7 +116,7 @@ def scorelab_rows() -> list[Row]:
         scorelab_row(RECOMMENDED_ROW, None, rec_text),
         scorelab_row("scorelab dpmpp-3m geometric", "dpmpp-3m", ladder="geometric"),
         scorelab_row("scorelab unipc geometric", "unipc", ladder="geometric"),
-        scorelab_row("scorelab ipndm karras", "ipndm", ladder="karras"),
+        scorelab_row("scorelab ipndm geometric", "ipndm", ladder="geometric"),
         scorelab_row("scorelab deis karras ρ=3", "deis", ladder="karras", rho=3.0),
         scorelab_row("scorelab dpmpp-3m-sde geometric", "dpmpp-3m-sde", ladder="geometric"),
     ]

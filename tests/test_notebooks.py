@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,12 @@ def test_notebook_runs_in_fast_mode(path, tmp_path):
         "image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", [])
     )
     assert figures >= 2, f"{path.name} drew {figures} figure(s) in fast mode; expected several"
-    assert seconds < FAST_LIMIT_S, f"{path.name} took {seconds:.0f} s in fast mode (limit 60 s)"
+    # 60 s on free cores; when other jobs share the machine, the limit stretches with the load.
+    share = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    assert seconds < FAST_LIMIT_S * share, (
+        f"{path.name} took {seconds:.0f} s in fast mode (limit {FAST_LIMIT_S:.0f} s on free cores, "
+        f"{FAST_LIMIT_S * share:.0f} s at the present load)"
+    )
 
 
 def test_a_failing_cell_is_named(tmp_path):

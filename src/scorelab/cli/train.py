@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from scorelab.training.objectives import OBJECTIVES
 from scorelab.training.presets import TRAINING_PRESETS
 from scorelab.utils import check_int
 
@@ -60,6 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="EMA decay (default: the preset's, at most 1 − 10/steps; 0: off)",
+    )
+    p.add_argument(
+        "--objective",
+        default="edm",
+        choices=list(OBJECTIVES),
+        help="training objective; its matching sampler becomes the run's default: "
+        + "; ".join(f"{o.name}: {o.description}" for o in OBJECTIVES.values()),
     )
     p.add_argument(
         "--preset",
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         sigma_max=args.sigma_max,
         sigma_min=args.sigma_min,
         dequantize=args.dequantize,
+        objective=args.objective,
         model={"hidden": args.hidden, "depth": args.depth},
         train={k: v for k, v in train_overrides.items() if v is not None},
     )

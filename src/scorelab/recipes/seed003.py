@@ -290,7 +290,7 @@ def _train_seed_protocol(ctx: RecipeContext, data: Tensor, grid: Tensor):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if epoch % every == 0:
             snapshots.append((epoch, at_sigma_l()))
     return model, losses, snapshots

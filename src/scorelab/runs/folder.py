@@ -110,17 +110,21 @@ class Run:
         moments, and the training noise range narrowed to :func:`sampling_sigma_range`
         for points (images keep their training range)."""
         score = self.score_fn()
-        sigma_min = float(self.config["noise"]["sigma_min"])
+        # The clean score (Langevin) is the network at its smallest training level: for the
+        # single-level objectives (dsm, ism, ssm) the one level it was trained at.
+        train_sigma_min = float(self.config["noise"]["sigma_min"])
         sigma_max = float(self.config["noise"]["sigma_max"])
         stats = DataStats.from_dict(self.config["data"]["stats"])
         mean, cov = stats.mean_tensor(), stats.cov_tensor()
-        images = self.config["data"]["kind"] == "images"
-        if not images:
+        sigma_min = train_sigma_min
+        if self.config["data"]["kind"] != "images":
             rule_max, rule_min = sampling_sigma_range(cov)
             sigma_max, sigma_min = min(sigma_max, rule_max), max(sigma_min, rule_min)
+            sigma_min = min(sigma_min, 0.5 * sigma_max)
 
         def clean_score(x: Tensor) -> Tensor:
-            return score(x, torch.full((x.shape[0],), sigma_min, dtype=x.dtype, device=x.device))
+            sigma = torch.full((x.shape[0],), train_sigma_min, dtype=x.dtype, device=x.device)
+            return score(x, sigma)
 
         return ScoreSource(
             score=score,

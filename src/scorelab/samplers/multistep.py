@@ -190,7 +190,7 @@ def ipndm(
     x: Tensor,
     sigmas: Tensor | list[float],
     *,
-    order: int = 4,
+    order: int = 3,
     denoise: bool = True,
     generator: torch.Generator | None = None,
     keep_trajectory: bool = False,

@@ -40,6 +40,7 @@ from scorelab.samplers.ode import (
 )
 from scorelab.samplers.result import SampleResult
 from scorelab.samplers.reverse_sde import predictor_corrector, reverse_sde
+from scorelab.sde import SDES
 
 SCHEDULES = ("clean", "annealed", "ladder", "sde")
 
@@ -145,8 +146,8 @@ SCHEDULE_OPTIONS: dict[str, tuple[Option, ...]] = {
             "sde",
             str,
             "ve",
-            "SDE: ve, ve-lambda, vp or sub-vp",
-            ("ve", "ve-lambda", "vp", "sub-vp"),
+            "SDE: " + ", ".join(sorted(SDES)),
+            tuple(sorted(SDES)),
         ),
         Option("lam", float, 25.0, "ve-lambda SDE: g(t) = λ^t"),
     ),
@@ -384,7 +385,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
             10,
             _one_per_level,
             "σ levels (1 evaluation each)",
-            (Option("order", int, 4, "multistep order (unipc 1-3, ipndm/deis 1-4)"),),
+            (Option("order", int, 3, "multistep order (unipc 1-3, ipndm/deis 1-4)"),),
         ),
         SamplerSpec(
             "deis",
@@ -435,9 +436,11 @@ class SamplerConfig:
 #: The recommended configuration for each use. ``exact``: an analytic target's exact score
 #: (``scorelab sample --target``); ``points``: a network trained on points; ``images``: a network
 #: trained on images. Measured by ``benchmarks/bench_samplers.py --tune`` (tuning seeds 1000+;
-#: the figures in RESULTS.md use seeds 0–19): see ``benchmarks/RESULTS.md``.
+#: the figures in RESULTS.md use seeds 0–19): see ``benchmarks/RESULTS.md``. ``exact``: iPNDM
+#: (order 3) on the Karras ladder, tuned by ``benchmarks/bench_fewstep.py --tune`` on four presets
+#: (``benchmarks/RESULTS_fewstep.md``).
 RECOMMENDED: dict[str, SamplerConfig] = {
-    "exact": SamplerConfig("dpmpp-3m", 10, {"ladder": "geometric", "prior": "moment-matched"}),
+    "exact": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
     "points": SamplerConfig("dpmpp-3m", 20, {"ladder": "geometric", "prior": "moment-matched"}),
     "images": SamplerConfig("dpmpp-2m-sde", 25, {"ladder": "karras", "prior": "moment-matched"}),
 }

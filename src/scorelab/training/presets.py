@@ -238,10 +238,12 @@ def loss_for(
     *,
     sigma_max: float | None = None,
     sigma_min: float | None = None,
+    objective: str = "edm",
 ) -> tuple[LossFn, dict[str, Any]]:
     """``(loss_fn, noise)``: the training objective of ``preset`` on data with ``stats`` and the
     plain description of its noise range (for a run's config). The range is
-    :func:`scorelab.data.training_noise_range` unless given."""
+    :func:`scorelab.data.training_noise_range` unless given; ``objective`` names one of
+    :data:`scorelab.training.objectives.OBJECTIVES` (default EDM's)."""
     from scorelab.training.recipe2d import noise_conditional_loss
 
     rule_max, rule_min = training_noise_range(stats, images=preset.kind == "images")
@@ -252,9 +254,14 @@ def loss_for(
             "need finite 0 < sigma_min (--sigma-min) < sigma_max (--sigma-max); got "
             f"{sigma_min:g} and {sigma_max:g}"
         )
+    if objective != "edm":
+        from scorelab.training.objectives import objective_loss
+
+        return objective_loss(objective, stats, sigma_min, sigma_max)
     kwargs = {"sigma_min": sigma_min, "sigma_max": sigma_max, "sigma_data": stats.sigma_data}
     kwargs.update(preset.loss)
     noise = {
+        "objective": "edm",
         "sigma_min": sigma_min,
         "sigma_max": sigma_max,
         "distribution": "log-normal (EDM), truncated to [sigma_min, sigma_max]",
