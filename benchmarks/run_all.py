@@ -1,4 +1,4 @@
-"""Regenerate the benchmark results: ``make bench`` (quick, under 10 minutes) or ``make bench-full``.
+"""Regenerate the benchmark results: ``make bench`` (quick, under 10 minutes) or ``bench-full``.
 
 Runs each benchmark script in its own process, one torch thread each, in the order below, and
 prints a table of what ran, how long it took and which JSON it wrote under
@@ -47,7 +47,8 @@ def main() -> int:
     for name in opts.only or BENCHMARKS:
         script, quick, full, minutes = BENCHMARKS[name]
         argv = [sys.executable, str(HERE / script), *(full if opts.full else quick)]
-        print(f"== {name}: {' '.join(argv[1:])}" + (f" (about {minutes:g} min)" if opts.full else ""))
+        about = f" (about {minutes:g} min)" if opts.full else ""
+        print(f"== {name}: {' '.join(argv[1:])}{about}")
         start = time.perf_counter()
         code = subprocess.call(argv, env=env, cwd=HERE.parent)
         seconds = time.perf_counter() - start

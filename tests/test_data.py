@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from scorelab.data.noise_levels import SIGMA_MIN_FRACTION
-
 from scorelab.data import images as images_mod
 from scorelab.data.files import DataError, load_points
 from scorelab.data.images import (
@@ -29,6 +27,7 @@ from scorelab.data.images import (
 )
 from scorelab.data.noise_levels import (
     MAX_RATIO,
+    SIGMA_MIN_FRACTION,
     choose_sigmas,
     data_scale,
     langevin_step_size,

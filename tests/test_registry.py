@@ -176,7 +176,7 @@ def test_cli_sample_reports_evaluations(tmp_path, capsys) -> None:
     assert np.load(out).shape == (300, 2)
     assert main(["sample", "--list"]) == 0
     listing = capsys.readouterr().out
-    for name, spec in SAMPLERS.items():
+    for name in SAMPLERS:
         assert name in listing
     assert "ring-8" in listing and "evals at the default" in listing
 
