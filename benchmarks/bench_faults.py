@@ -233,7 +233,7 @@ def main() -> None:
     summary = summarise(sweeps, census_rows)
     print(summary)
     save_results(
-        "robustness",
+        "robustness_quick" if args.quick else "robustness",
         {"summary": summary, "sweeps": sweeps, "targeted_kills": targeted, "census": census_rows},
     )
 

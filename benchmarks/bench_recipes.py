@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(res["stderr_tail"], flush=True)
     table = make_table(results)
     print("\n" + table)
-    save_results("recipes", {"threads": args.threads, "results": results, "table": table})
+    save_results(
+        "recipes_partial" if args.only else "recipes",
+        {"threads": args.threads, "results": results, "table": table},
+    )
     return 0 if all(r["returncode"] == 0 for r in results.values()) else 1
 
 

@@ -707,6 +707,7 @@ def main() -> None:
     if args.profile:
         print(profile_reverse_sde())
     name = "samplers" + (f"_{args.section}" if args.section != "all" else "")
+    name += "_quick" if args.quick else ""
     name += (f"_{args.suffix}" if args.suffix else "") + ("_quick" if args.quick else "")
     if args.section in ("all", "seeds"):
         payload["many_seeds"] = run_many_seeds(args)

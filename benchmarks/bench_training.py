@@ -2,8 +2,9 @@
 
 One run trains, side by side, on two moons (seed 000 data) and the swiss roll (seed 001 data):
 
-- ``default``: ``scorelab.training.recipe2d`` (ScoreMLP with EDM preconditioning, log-normal σ and
-  EDM weighting, EMA; Heun on the probability-flow ODE from a quasi-random moment-matched prior).
+- ``default``: the ``points`` training preset through ``scorelab.training.recipe2d.fit_2d``
+  (ScoreMLP with EDM preconditioning, log-normal σ and EDM weighting, EMA), sampled with the
+  preset's recommended sampler from the registry (``Fit2D.sample``).
   Each point of its curve is its own run with that many steps (the cosine schedule depends on
   the step count), so a point is what a user asking for that budget gets.
 - ``seed000-dsm``: seed 000 task 2 — a ReLU MLP trained by DSM at the single σ = 0.1 (batch 128,
@@ -14,11 +15,16 @@ One run trains, side by side, on two moons (seed 000 data) and the swiss roll (s
   (ε = 0.05, 100 steps per level) from N(0, σ_max² I).
   The seed recipes' curves are snapshots of one run (their schedules do not depend on its length).
 
-Quality is sliced-W2 (500 directions) between 5000 generated samples and 5000 fresh independent
-draws of the data's law, divided by the noise floor: the RMS sliced-W2 between independent pairs
-of such draws. For moons and circles the law is drawn independently (``make_moons`` and
+Quality is scorelab's one evaluation protocol (``scorelab.metrics.LawReference``, one per data
+set): sliced-W2 of 5000 samples to 5 fresh independent draws of the data's law, divided by the
+floor (the mean over 16 independent pairs at n = 5000), with the calibration of exact samples
+beside it. For moons and circles the law is drawn independently (``make_moons`` and
 ``make_circles`` are stratified sets; their own floor, far lower, is recorded as
 ``stratified_rms``); the swiss roll and the S-curve are independent draws already.
+
+Samplers of the trained default model: every registered few-step configuration at 5, 10 and 20
+score evaluations, averaged over ``--draws`` sample sets on tuning seeds (500+); the figure of
+the default (``final``) uses other seeds (1000·seed + k).
 The default's final figure is the mean over 3 training seeds. The default also trains on
 user-style ``.npy`` files read through ``scorelab.data.load_dataset``.
 
@@ -49,15 +55,16 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, machine, save_results  # noqa: E402
 
-from scorelab.data import TOY_LAWS, langevin_step_size, load_dataset, moons  # noqa: E402
+from scorelab.data import TOY_LAWS, load_dataset, moons  # noqa: E402
 from scorelab.losses import dsm_loss, multilevel_dsm_loss  # noqa: E402
-from scorelab.metrics import noise_floor, sliced_wasserstein  # noqa: E402
+from scorelab.metrics import LawReference, noise_floor  # noqa: E402
 from scorelab.models import IndexConditioned, as_score_fn  # noqa: E402
+from scorelab.samplers import SamplerConfig, evaluation_count  # noqa: E402
 from scorelab.samplers.langevin import annealed_langevin, langevin  # noqa: E402
-from scorelab.samplers.ode import dpmpp_2m_sde, edm_stochastic, moment_matched_prior  # noqa: E402
-from scorelab.sde import geometric_sigmas, karras_sigmas  # noqa: E402
+from scorelab.sde import geometric_sigmas  # noqa: E402
 from scorelab.training import TrainConfig, train  # noqa: E402
-from scorelab.training.recipe2d import DEFAULT_STEPS, default_sampler, fit_2d  # noqa: E402
+from scorelab.training.presets import TRAINING_PRESETS  # noqa: E402
+from scorelab.training.recipe2d import DEFAULT_STEPS, fit_2d  # noqa: E402
 
 N = 5000  # points in the training set, in each generated set and in each reference set
 
@@ -118,27 +125,24 @@ def stratified_sampler(name: str) -> Callable[[int, torch.Generator], Tensor]:
 
 
 class Judge:
-    """Sliced-W2 of generated sets against fresh true sets, divided by the noise floor."""
+    """The evaluation protocol against the data's law: one ``LawReference`` per data set."""
 
     def __init__(self, name: str, floor_repeats: int) -> None:
         self.name = name
         self.sample_true = true_sampler(name)
-        self.floor = noise_floor(
-            self.sample_true, N, distance="sliced_w2", repeats=floor_repeats, seed=12345
-        )
+        self.reference = LawReference(self.sample_true, N, n_pairs=floor_repeats, seed=12345)
+        one = self.reference.measure(self.sample_true(N, torch.Generator().manual_seed(7)))
+        self.calibration = one["sliced_w2"]
         # For the record: the floor between two stratified scikit-learn sets (far lower).
         self.stratified_floor = noise_floor(
-            stratified_sampler(name), N, distance="sliced_w2", repeats=floor_repeats, seed=12345
-        ) if name in ("moons", "circles") else self.floor  # fmt: skip
-        self.calls = 0
+            stratified_sampler(name), N, distance="sliced_w2", repeats=4, seed=12345
+        ).rms if name in ("moons", "circles") else self.calibration.floor  # fmt: skip
 
     def ratio(self, samples: Tensor) -> float:
-        """SW2(samples, a fresh true set of N) / floor; each call uses a new reference set."""
-        self.calls += 1
-        ref = self.sample_true(N, torch.Generator().manual_seed(10_000 + self.calls))
+        """SW2(samples, the references) / floor, by the protocol."""
         if not bool(torch.isfinite(samples).all()):
             return math.inf
-        return sliced_wasserstein(samples, ref) / self.floor.rms
+        return self.reference.measure(samples)["sliced_w2"].ratio
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,66 +275,68 @@ def seed_ncsn_curve(data: Tensor, judge: Judge, seed: int, epochs: int, n_points
 
 
 def default_point(data: Tensor, judge: Judge, seed: int, steps: int, draws: int) -> dict:
-    """Train the default recipe for ``steps``; quality with the default (quasi-random) sampler
-    and with independent prior draws, each averaged over ``draws`` sample sets."""
+    """Train the default recipe for ``steps``; quality with its recommended sampler, averaged
+    over ``draws`` sample sets (seeds 1000·seed + k, not the tuning seeds)."""
     fit = fit_2d(data, steps=steps, seed=seed)
-    score = fit.score_fn()
-    ratios: dict[bool, list[float]] = {True: [], False: []}
+    ratios = []
     for k in range(draws):
-        for quasi in (True, False):
-            gen = torch.Generator().manual_seed(1000 * seed + k)
-            with torch.no_grad():
-                res = default_sampler(
-                    score, N, data_stats=fit.stats, generator=gen, quasi_random=quasi
-                )
-            ratios[quasi].append(judge.ratio(res.samples))
+        gen = torch.Generator().manual_seed(1000 * seed + k)
+        ratios.append(judge.ratio(fit.sample(N, generator=gen)))
+    config = TRAINING_PRESETS["points"].sampler
     return {
         "step": steps,
         "seed": seed,
         "train_s": fit.train_seconds,
         "cpu_s": fit.cpu_seconds,
-        "ratio": _mean(ratios[True]),
-        "ratio_iid_prior": _mean(ratios[False]),
-        "ratio_draws": ratios[True],
-        "ratio_iid_prior_draws": ratios[False],
-        "evals": res.n_evals,
+        "ratio": _mean(ratios),
+        "ratio_draws": ratios,
+        "sampler": config.to_dict(),
+        "evals": evaluation_count(config),
         "_fit": fit,
     }
 
 
+#: Few-step configurations compared on each trained default model, at every budget.
+FEW_STEP = [
+    (name, ladder)
+    for name in ("dpmpp-3m", "dpmpp-2m", "unipc", "ipndm", "deis", "edm-heun")
+    for ladder in ("geometric", "karras")
+]
+BUDGETS = (5, 10, 20)
+#: Stochastic samplers at their default steps, for reference.
+STOCHASTIC = ("edm-stochastic", "dpmpp-2m-sde", "annealed-langevin")
+
+
+def steps_for(name: str, budget: int) -> int:
+    """Steps of a registered sampler whose evaluation count is closest to ``budget`` (≤)."""
+    best = 2
+    for steps in range(2, budget + 2):
+        evals = evaluation_count(name, steps)
+        if evals is not None and evals <= budget:
+            best = steps
+    return best
+
+
 def sampler_comparison(fit, judge: Judge, draws: int) -> dict[str, dict]:
-    """The candidate samplers on one trained default model (same score, same data stats), each
-    averaged over ``draws`` sample sets. Ladders end at 0.005 σ_data like the default's."""
-    st, score = fit.stats, fit.score_fn()
-    mean, cov = st.mean_tensor(), st.cov_tensor()
-    s_min, s_max = 0.005 * st.sigma_data, st.sigma_max
-    ald_sigmas = geometric_sigmas(s_max, s_min, 20)
-    ald_eps = langevin_step_size(ald_sigmas, 10)  # Song & Ermon (2020), technique 4
-
-    def prior(gen: torch.Generator) -> Tensor:
-        return moment_matched_prior(mean, cov, s_max, N, generator=gen)
-
-    runs = {
-        "heun-ode, quasi-random prior (default)": lambda g: default_sampler(
-            score, N, data_stats=st, generator=g),
-        "heun-ode, independent prior": lambda g: default_sampler(
-            score, N, data_stats=st, generator=g, quasi_random=False),
-        "edm-stochastic churn 10": lambda g: edm_stochastic(
-            score, prior(g), karras_sigmas(50, s_min, s_max), s_churn=10.0, generator=g),
-        "dpmpp-2m-sde (eta 1)": lambda g: dpmpp_2m_sde(
-            score, prior(g), karras_sigmas(100, s_min, s_max), generator=g),
-        "annealed-langevin + denoise": lambda g: annealed_langevin(
-            score, prior(g), ald_sigmas, n_steps_each=10, eps=ald_eps, step_rule="paper",
-            generator=g),
-    }  # fmt: skip
+    """Every few-step configuration at 5, 10 and 20 evaluations, and the stochastic samplers at
+    their defaults, on one trained default model, each averaged over ``draws`` sample sets on
+    tuning seeds (500 + k)."""
     out = {}
-    for name, run in runs.items():
+    runs = [
+        (
+            f"{name} {ladder} @{budget}",
+            SamplerConfig(name, steps_for(name, budget), {"ladder": ladder}),
+        )
+        for budget in BUDGETS
+        for name, ladder in FEW_STEP
+    ] + [(name, SamplerConfig(name)) for name in STOCHASTIC]
+    for label, config in runs:
         ratios = []
         for k in range(draws):
-            with torch.no_grad():
-                res = run(torch.Generator().manual_seed(500 + k))
-            ratios.append(judge.ratio(res.samples))
-        out[name] = {"ratio": _mean(ratios), "ratios": ratios, "evals": res.n_evals}
+            gen = torch.Generator().manual_seed(500 + k)
+            ratios.append(judge.ratio(fit.sample(N, config, generator=gen)))
+        out[label] = {"ratio": _mean(ratios), "ratios": ratios, "evals": evaluation_count(config),
+                      "sampler": config.to_dict()}  # fmt: skip
     return out
 
 
@@ -346,14 +352,16 @@ def _mean(values: list[float]) -> float:
 def run_dataset(name: str, data: Tensor, args: argparse.Namespace, judge: Judge) -> dict:
     steps = args.steps
     budgets = sorted({max(20, round(steps * f)) for f in args.fractions})
-    print(f"\n== {name}: floor {judge.floor.rms:.4g} (sd {judge.floor.std:.2g}; between two "
-          f"scikit-learn sets {judge.stratified_floor.rms:.4g})", flush=True)  # fmt: skip
+    c = judge.calibration
+    print(f"\n== {name}: floor {c.floor:.4g} (sd {c.floor_sd:.2g}; an exact sample "
+          f"{c.ratio:.2f}, band {c.calibration_mean:.2f} ± {c.calibration_sd:.2f}; between two "
+          f"scikit-learn sets {judge.stratified_floor:.4g})", flush=True)  # fmt: skip
     curve = []
     for b in budgets:
         point = default_point(data, judge, 0, b, args.draws)
         curve.append(point)
-        print(f"  default  {b:5d} steps  {point['train_s']:6.1f}s  ratio {point['ratio']:.2f} "
-              f"(independent prior {point['ratio_iid_prior']:.2f})", flush=True)  # fmt: skip
+        print(f"  default  {b:5d} steps  {point['train_s']:6.1f}s  ratio {point['ratio']:.2f}",
+              flush=True)  # fmt: skip
     finals = [curve[-1]]
     for seed in range(1, args.seeds):
         point = default_point(data, judge, seed, steps, args.draws)
@@ -374,12 +382,11 @@ def run_dataset(name: str, data: Tensor, args: argparse.Namespace, judge: Judge)
     for p in curve + finals:
         p.pop("_fit", None)
     return {
-        "floor": {"rms": judge.floor.rms, "mean": judge.floor.mean, "std": judge.floor.std,
-                  "values": list(judge.floor.values),
-                  "stratified_rms": judge.stratified_floor.rms},
+        "floor": {**judge.calibration.to_dict(), "stratified_rms": judge.stratified_floor},
         "default": {"curve": curve, "final": finals,
                     "final_ratio_mean": _mean([p["ratio"] for p in finals]),
-                    "final_ratio_iid_prior_mean": _mean([p["ratio_iid_prior"] for p in finals])},
+                    "final_ratio_sd": float(np.std([p["ratio"] for p in finals], ddof=1))
+                    if len(finals) > 1 else 0.0},
         "samplers": samplers,
         **seeds,
     }  # fmt: skip
@@ -400,8 +407,6 @@ def plot(results: dict, path: Path) -> None:
         curve = res["default"]["curve"]
         ax.plot([p["cpu_s"] for p in curve], [p["ratio"] for p in curve], "o-",
                 label="default (recipe2d)")  # fmt: skip
-        ax.plot([p["cpu_s"] for p in curve], [p["ratio_iid_prior"] for p in curve], "o:",
-                label="default, independent prior")  # fmt: skip
         for key, style in (("seed000-dsm", "s--"), ("seed000-ncsn", "^--")):
             if key in res:
                 pts = res[key]["points"]
@@ -429,14 +434,14 @@ def table(results: dict, steps: int) -> str:
         for p in res["default"]["final"]:
             lines.append(
                 f"| {name} | default seed {p['seed']} | {p['step']} | {p['train_s']:.1f} | "
-                f"{p['cpu_s']:.1f} | {p['evals']} | {p['ratio']:.2f} "
-                f"(indep. prior {p['ratio_iid_prior']:.2f}) |"
+                f"{p['cpu_s']:.1f} | {p['evals']} | {p['ratio']:.2f} |"
             )
         d = res["default"]
-        mean, mean_iid = d["final_ratio_mean"], d["final_ratio_iid_prior_mean"]
+        c = res["floor"]
         lines.append(
-            f"| {name} | **default, mean of {len(d['final'])} seeds** | {steps} | | | | "
-            f"**{mean:.2f}** (indep. prior {mean_iid:.2f}) |"
+            f"| {name} | default, mean ± sd of {len(d['final'])} seeds | {steps} | | | | "
+            f"{d['final_ratio_mean']:.2f} ± {d['final_ratio_sd']:.2f} (an exact sample: "
+            f"{c['calibration_mean']:.2f} ± {c['calibration_sd']:.2f}) |"
         )
         for key in ("seed000-dsm", "seed000-ncsn"):
             if key in res:
@@ -470,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     args.draws = 1 if quick else 3  # sample sets per trained model
     args.dsm_epochs = 5 if quick else 60
     args.ncsn_epochs = 3 if quick else 30
-    floor_repeats = 3 if quick else 16
+    floor_repeats = 16
     if args.user_files is None:
         args.user_files = [] if quick else ["circles", "s-curve"]
     print(f"machine: {machine()}", flush=True)
@@ -488,14 +493,15 @@ def main(argv: list[str] | None = None) -> int:
             np.save(path, user_file_points(kind, N, torch.Generator().manual_seed(0)).numpy())
             data = load_dataset(path)  # the user's path: all rows of the file
             user_args = argparse.Namespace(**{**vars(args), "seed_recipes": False,
-                                              "samplers": False, "fractions": (1.0,)})  # fmt: skip
+                                              "fractions": (1.0,)})  # fmt: skip
             results[f"file:{kind}"] = run_dataset(f"file:{kind}", data, user_args,
                                                   Judge(kind, floor_repeats))  # fmt: skip
 
     md = table(results, args.steps)
     print("\n" + md)
+    name = "training_quick" if quick else "training"
     save_results(
-        "training",
+        name,
         {
             "quick": quick,
             "steps": args.steps,
@@ -508,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(results, RESULTS_DIR / "training.png")
+    plot(results, RESULTS_DIR / f"{name}.png")
     return 0
 
 

@@ -20,11 +20,9 @@ from scorelab.training.recipe2d import (
     data_stats,
     default_loss_fn,
     default_model_spec,
-    default_sampler,
     default_train_config,
     fit_2d,
     noise_conditional_loss,
-    quasi_random_prior,
 )
 
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
@@ -147,39 +145,45 @@ def test_short_default_training_learns_a_gaussian_score(one_thread) -> None:
     assert fit.stats.dim == 2
 
 
-def test_default_sampler_with_the_exact_score_recovers_the_gaussian() -> None:
+def test_the_points_recommended_sampler_with_the_exact_score_recovers_the_gaussian() -> None:
+    """The sampler a trained points model gets (the preset's, through the registry), driven by
+    the exact score of a Gaussian, returns that Gaussian."""
+    from scorelab.samplers import RECOMMENDED, draw_samples, evaluation_count, network_source
+
     target = _target()
     data = target.sample(5000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     st = data_stats(data)
-
-    def score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return target.noised_score(x, sigma)
-
-    for quasi in (True, False):
-        res = default_sampler(
-            score,
-            4000,
-            data_stats=st,
-            generator=torch.Generator().manual_seed(1),
-            n_steps=20,
-            quasi_random=quasi,
-            dtype=torch.float64,
-        )
+    source = network_source(
+        target.noised_score,
+        st.mean_tensor(torch.float64),
+        st.cov_tensor(torch.float64),
+        (2,),
+        train_sigma_max=st.sigma_max,
+        train_sigma_min=0.002 * st.sigma_data,
+        recommended=RECOMMENDED["points"],
+    )
+    source = type(source)(**{**source.__dict__, "dtype": torch.float64})
+    for seed in (1, 2):
+        res = draw_samples(source, 4000, generator=torch.Generator().manual_seed(seed))
         x = res.samples
-        assert x.shape == (4000, 2) and res.n_evals == 2 * 20 - 1
-        assert torch.allclose(x.mean(0), MEAN, atol=0.05)
-        assert torch.allclose(torch.cov(x.T), COV, atol=0.05)
+        assert x.shape == (4000, 2) and res.n_evals == evaluation_count(RECOMMENDED["points"])
+        assert torch.allclose(x.mean(0), MEAN, atol=0.06)
+        assert torch.allclose(torch.cov(x.T), COV, atol=0.06)
 
 
 def test_quasi_random_prior_has_the_moment_matched_law() -> None:
+    from scorelab.samplers import moment_matched_prior
+
     gen = torch.Generator().manual_seed(0)
-    x = quasi_random_prior(MEAN, COV, 2.0, 4096, generator=gen)
+    x = moment_matched_prior(MEAN, COV, 2.0, 4096, generator=gen, quasi_random=True)
     assert x.shape == (4096, 2) and x.dtype == torch.float64
     full = COV + 4.0 * torch.eye(2, dtype=torch.float64)
     # Quasi-random points match the moments far better than 1/√n = 0.016 would allow.
     assert torch.allclose(x.mean(0), MEAN, atol=5e-3)
     assert torch.allclose(torch.cov(x.T), full, rtol=2e-2)
-    again = quasi_random_prior(MEAN, COV, 2.0, 4096, generator=torch.Generator().manual_seed(0))
+    again = moment_matched_prior(
+        MEAN, COV, 2.0, 4096, generator=torch.Generator().manual_seed(0), quasi_random=True
+    )
     assert torch.equal(x, again)
 
 

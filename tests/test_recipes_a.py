@@ -171,6 +171,8 @@ def test_mixture_1d_recipe_numbers(fast_run):
         assert 0 <= side["share_below_0_annealed_learned"] <= 1
     # The seed's recovery estimates p_0.5, so it is closer to p_0.5 than to p.
     assert seed["l1_pdf_vs_p_0.5"] < seed["l1_pdf_vs_p"]
+    page = fast_run("seed003-mixture-1d")[1].read_text(encoding="utf-8")
+    assert "<h3>comparison: as in the seed and improved</h3>" in page
 
 
 def _exact_1d(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

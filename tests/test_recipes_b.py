@@ -127,9 +127,14 @@ def test_outputs_and_report(finished) -> None:
     # Every figure and number of the seed that this recipe reproduces (recipes/coverage.py).
     files, keys = items_for(name)
     assert set(files) <= figures and set(keys) <= set(body["numbers"])
-    # Where the recipe departs from the seed, both are in numbers.json and in the report.
+    # Where the recipe departs from the seed, both are in numbers.json and side by side in the
+    # report.
     if "comparison" in body["numbers"]:
         assert {"as_in_seed", "improved"} <= set(body["numbers"]["comparison"])
+    for key, value in body["numbers"].items():
+        if isinstance(value, dict) and "as_in_seed" in value:
+            assert f"<h3>{key}: as in the seed and " in html
+            assert "<th>as in the seed</th>" in html
 
 
 def _protocol(entry: dict) -> None:
@@ -186,3 +191,39 @@ def test_sanity_number(finished) -> None:
         for side in ("as_in_seed", "improved"):
             _protocol(num["sampling"][side]["exact"])
             _protocol(num["sampling"][side]["learned"])
+
+
+def test_mnist_recipe_reads_an_idx_folder_when_named(monkeypatch, tmp_path) -> None:
+    from scorelab.recipes.seed000 import MNIST_DIR_ENV, image_source
+
+    assert image_source(MNIST) == "mnist-subset"
+    monkeypatch.setenv(MNIST_DIR_ENV, str(tmp_path))
+    assert image_source(MNIST) == str(tmp_path)
+    assert image_source(DIGITS) == "digits"  # only the MNIST recipe reads the variable
+
+
+def _write_idx(path, array) -> None:
+    """An IDX file of uint8 ``array``: magic 0x08 (uint8) and its number of dims, the dims, data."""
+    import numpy as np
+
+    dims = np.asarray(array.shape, dtype=">i4").tobytes()
+    path.write_bytes(bytes([0, 0, 0x08, array.ndim]) + dims + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_recipe_runs_on_an_idx_folder(monkeypatch, tmp_path) -> None:
+    import numpy as np
+
+    from scorelab.recipes.seed000 import MNIST_DIR_ENV
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for split, n in (("train", 300), ("t10k", 150)):
+        _write_idx(folder / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    monkeypatch.setenv(MNIST_DIR_ENV, str(folder))
+    out = tmp_path / "run"
+    run_recipe(get_recipe("seed000-ncsn-mnist"), out, fast=True, seed=0)
+    numbers = json.loads((out / "numbers.json").read_text())["numbers"]
+    assert numbers["dataset"].startswith(str(folder))
+    assert numbers["n_train"] == 256  # fast mode keeps 256 of the folder's 300 training images

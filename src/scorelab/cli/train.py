@@ -76,6 +76,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="network, training and sampler settings (default: points, or the image set's "
         "preset for this machine: digits-cpu, mnist-subset-gpu, …)",
     )
+    p.add_argument(
+        "--conditional",
+        action="store_true",
+        help="class-conditional network s(x, σ, y) with 10%% label dropout (classifier-free "
+        "guidance: `scorelab sample RUN --class C --guidance W`); labels: the image set's, a "
+        "mixture's components, 'y' of an .npz, or --label-column",
+    )
+    p.add_argument(
+        "--label-column",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --conditional on a .npy/.csv file: the column (0-based) holding the class",
+    )
     p.add_argument("--hidden", type=int, default=None, help="score-mlp width / small-unet base")
     p.add_argument("--depth", type=int, default=None, help="score-mlp residual blocks")
     p.add_argument("--sigma-min", type=float, default=None, help="smallest training noise level")
@@ -137,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         from scorelab.training.distributed import launch
 
         return launch(args.nproc, ["train", *argv_without_nproc()], max_restarts=args.max_restarts)
-    from scorelab.runs import describe_plan, plan_run, train_run
+    from scorelab.runs import describe_plan, plan_conditional_run, plan_run, train_run
 
     if args.threads is not None:
         torch.set_num_threads(check_int(args.threads, "--threads"))
@@ -155,7 +169,14 @@ def run(args: argparse.Namespace) -> int:
         "log_every": args.log_every,
         "eval_every": args.eval_every,
     }
-    plan, train_x, test_x = plan_run(
+    labels, extra = None, {}
+    if args.conditional:
+        plan_fn, extra = plan_conditional_run, {"label_column": args.label_column}
+    elif args.label_column is not None:
+        raise ValueError("--label-column gives the labels of --conditional training; add it")
+    else:
+        plan_fn = plan_run
+    planned = plan_fn(
         args.data,
         preset=args.preset,
         n=args.n,
@@ -169,7 +190,11 @@ def run(args: argparse.Namespace) -> int:
         objective=args.objective,
         model={"hidden": args.hidden, "depth": args.depth},
         train={k: v for k, v in train_overrides.items() if v is not None},
+        **extra,
     )
+    plan, train_x, test_x = planned[:3]
+    if args.conditional:
+        labels = planned[3]
     for line in describe_plan(plan):
         print(line, file=sys.stderr)
     result = train_run(
@@ -181,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         progress=not args.no_progress,
         amp=args.amp,
+        labels=labels,
     )
     last = result.history[-1] if result.history else {}
     shown = ", ".join(

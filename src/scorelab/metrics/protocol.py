@@ -134,7 +134,7 @@ class LawReference:
         distances: tuple[str, ...] = ("sliced_w2",),
         n_references: int = MIN_REFERENCES,
         n_pairs: int = MIN_PAIRS,
-        n_calibration: int = 4,
+        n_calibration: int = 12,
         seed: int = 0,
     ) -> None:
         self.n = check_int(n, "n", minimum=2)
@@ -201,7 +201,7 @@ def measure_against_law(
     distances: tuple[str, ...] = ("sliced_w2",),
     n_references: int = MIN_REFERENCES,
     n_pairs: int = MIN_PAIRS,
-    n_calibration: int = 4,
+    n_calibration: int = 12,
     seed: int = 0,
 ) -> dict[str, Measurement]:
     """Measure ``samples`` ``(n, *D)`` against the law drawn by ``law(n, generator)``.

@@ -143,6 +143,53 @@ def _plain(value: Any) -> Any:
     return float(value)
 
 
+def _paired(value: Any) -> bool:
+    """A number recorded as ``{"as_in_seed": {...}, "<other>": {...}}``: the seed's way and ours."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 2
+        and "as_in_seed" in value
+        and all(isinstance(v, dict) for v in value.values())
+    )
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{"a.b": leaf}``."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def side_by_side(key: str, value: dict[str, dict]) -> str:
+    """An HTML table of a paired number: one row per entry, "as in the seed" beside the other."""
+    esc = html.escape
+    other = next(k for k in value if k != "as_in_seed")
+    seed, ours = _flat(value["as_in_seed"]), _flat(value[other])
+    rows = list(dict.fromkeys([*seed, *ours]))
+    parts = [
+        f"<h3>{esc(key)}: as in the seed and {esc(other.replace('_', ' '))}</h3>",
+        f"<table><tr><th></th><th>as in the seed</th><th>{esc(other.replace('_', ' '))}</th></tr>",
+    ]
+    for row in rows:
+        parts.append(
+            f"<tr><td>{esc(row)}</td><td>{esc(_cell(seed.get(row)))}</td>"
+            f"<td>{esc(_cell(ours.get(row)))}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
+
+
 def render_report(recipe: Recipe, ctx: RecipeContext, command: str, config: dict) -> str:
     """A self-contained HTML page: title, notes, numbers, embedded figures, how to reproduce."""
     esc = html.escape
@@ -157,6 +204,7 @@ def render_report(recipe: Recipe, ctx: RecipeContext, command: str, config: dict
         f"<p><em>Reproduces seed {esc(recipe.seed_doc)}.</em> {esc(recipe.description)}</p>",
     ]
     parts += [f"<p>{esc(text)}</p>" for text in ctx.notes]
+    parts += [side_by_side(key, value) for key, value in ctx.numbers.items() if _paired(value)]
     if ctx.numbers:
         parts.append("<h2>Numbers</h2><table><tr><th>name</th><th>value</th></tr>")
         for key, value in ctx.numbers.items():

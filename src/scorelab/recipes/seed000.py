@@ -323,11 +323,17 @@ MNIST = ImageSettings(
 )
 
 
+def image_source(settings: ImageSettings) -> str:
+    """The image set a recipe loads: ``settings.dataset``, or for ``seed000-ncsn-mnist`` the
+    folder of MNIST IDX files named by ``$SCORELAB_MNIST_DIR`` when it is set."""
+    if settings.name == "mnist" and os.environ.get(MNIST_DIR_ENV):
+        return os.environ[MNIST_DIR_ENV]
+    return settings.dataset
+
+
 def _image_data(settings: ImageSettings, ctx: RecipeContext) -> tuple[Tensor, ...]:
     """Train/test images in [−1, 1] and labels; fast mode keeps a small subset."""
-    dataset = settings.dataset
-    if settings.name == "mnist" and os.environ.get(MNIST_DIR_ENV):
-        dataset = os.environ[MNIST_DIR_ENV]
+    dataset = image_source(settings)
     x_train, y_train = load_images(dataset, "train")
     x_test, y_test = load_images(dataset, "test")
     if ctx.fast:
@@ -427,7 +433,7 @@ def run_ncsn(ctx: RecipeContext, settings: ImageSettings = DIGITS) -> None:
                            seed=ctx.seed)  # fmt: skip
     quality = _quality(clf, samples, x_test, y_test, ctx)
     quality_denoised = _quality(clf, denoised, x_test, y_test, ctx)
-    ctx.record("dataset", settings.dataset if not ctx.fast else f"{settings.dataset} (fast)")
+    ctx.record("dataset", image_source(settings) + (" (fast: a subset)" if ctx.fast else ""))
     ctx.record("n_train", len(x_train))
     ctx.record("sigmas", [float(f"{s:.4g}") for s in sigmas.tolist()])
     ctx.record("epochs", epochs)

@@ -706,11 +706,12 @@ def run_learned(ctx: RecipeContext) -> None:
         "and C the training data's mean and covariance (see the seed004-mixture report)."
     )
     smp = ctx.numbers["sampling"]
+    k = smp["as_in_seed"]["n"]  # measured at the seed's sample size, so the ratios compare
     smp["improved"] = {
         "sampler": f"reverse_sde, {n_steps} steps to t = {T_EPS:g} + Tweedie",
-        "n": n,
-        "learned": ctx.numbers["learned_sde"],
-        "exact": ctx.numbers["exact_sde"],
+        "n": k,
+        "learned": floor_summary(learned["sde"][:k], target, ctx),
+        "exact": floor_summary(exact["sde"][:k], target, ctx),
     }
     ctx.note(
         "seed_sampling_kde.png: the seed's own comparison (its reverse-SDE loop, "

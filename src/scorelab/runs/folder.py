@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from scorelab import __version__
 from scorelab.data.stats import DataStats
-from scorelab.samplers import RECOMMENDED, SamplerConfig, ScoreSource, sampling_sigma_range
+from scorelab.samplers import RECOMMENDED, SamplerConfig, ScoreSource, network_source
 
 CONFIG_NAME = "config.json"
 RUN_FORMAT = 1
@@ -109,32 +109,17 @@ class Run:
         """The :class:`scorelab.samplers.ScoreSource` of this run: its network, the data's
         moments, and the training noise range narrowed to :func:`sampling_sigma_range`
         for points (images keep their training range)."""
-        score = self.score_fn()
-        # The clean score (Langevin) is the network at its smallest training level: for the
-        # single-level objectives (dsm, ism, ssm) the one level it was trained at.
-        train_sigma_min = float(self.config["noise"]["sigma_min"])
-        sigma_max = float(self.config["noise"]["sigma_max"])
         stats = DataStats.from_dict(self.config["data"]["stats"])
-        mean, cov = stats.mean_tensor(), stats.cov_tensor()
-        sigma_min = train_sigma_min
-        if self.config["data"]["kind"] != "images":
-            rule_max, rule_min = sampling_sigma_range(cov)
-            sigma_max, sigma_min = min(sigma_max, rule_max), max(sigma_min, rule_min)
-            sigma_min = min(sigma_min, 0.5 * sigma_max)
-
-        def clean_score(x: Tensor) -> Tensor:
-            sigma = torch.full((x.shape[0],), train_sigma_min, dtype=x.dtype, device=x.device)
-            return score(x, sigma)
-
-        return ScoreSource(
-            score=score,
-            clean_score=clean_score,
-            data_shape=self.data_shape,
-            mean=mean.reshape(self.data_shape).to(self.device),
-            cov=cov.to(self.device),
-            sigma_max=sigma_max,
-            sigma_min=sigma_min,
+        noise = self.config["noise"]
+        return network_source(
+            self.score_fn(),
+            stats.mean_tensor(),
+            stats.cov_tensor(),
+            self.data_shape,
+            train_sigma_max=noise["sigma_max"],
+            train_sigma_min=noise["sigma_min"],
             recommended=self.recommended_sampler,
+            images=self.config["data"]["kind"] == "images",
             device=self.device,
         )
 
@@ -224,3 +209,41 @@ def fresh_sampler(source: str):
         return load_dataset(source, n, seed=seed)
 
     return draw
+
+
+def load_run_labelled_data(
+    source: str, *, n: int | None, seed: int, test_fraction: float, label_column: int | None = None
+) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor], int]:
+    """``(train_x, test_x, (train_y, test_y), num_classes)`` for class-conditional training.
+
+    Images: the set's own labels and split (as :func:`load_run_data`). Points: a mixture's
+    components, an ``.npz``'s ``y`` or a file's ``label_column``
+    (:func:`scorelab.data.labels.load_labelled_points`), split at random with ``seed``.
+    ``num_classes`` is a mixture's component count, else the largest label + 1.
+    """
+    if is_image_source(source):
+        if label_column is not None:
+            raise ValueError("--label-column is for point files; image sets carry their labels")
+        from scorelab.data.images import load_images
+
+        train, train_y = load_images(source, "train", seed=seed)
+        test, test_y = load_images(source, "test", seed=seed)
+        if n is not None:
+            train, train_y = train[:n], train_y[:n]
+        num_classes = int(max(train_y.max(), test_y.max())) + 1
+        return train, test, (train_y.to(torch.int64), test_y.to(torch.int64)), num_classes
+    from scorelab.data import split_indices
+    from scorelab.data.labels import load_labelled_points
+    from scorelab.data.toy import is_target_source
+
+    x, y = load_labelled_points(source, n, seed=seed, label_column=label_column)
+    if x.shape[0] < 2:
+        raise ValueError(f"{source} holds {x.shape[0]} point(s); at least 2 are needed")
+    train_idx, test_idx = split_indices(x.shape[0], test_fraction, seed)
+    if is_target_source(source):
+        from scorelab.targets import get_target
+
+        num_classes = int(get_target(source).n_components)
+    else:
+        num_classes = int(y.max()) + 1
+    return x[train_idx], x[test_idx], (y[train_idx], y[test_idx]), num_classes

@@ -42,12 +42,18 @@ to a fresh true draw of 5000 (500 projections, 3 seeds) is then 1.16× the two-t
 floor at 10 and at 50 evaluations — sampling noise, not bias (DPM-Solver++(2M) on a Karras
 ladder from N(0, 20²I): 3.0×). ``moment_matched_prior(..., quasi_random=True)`` (scrambled
 Sobol starts, not independent) gives 0.76–0.78× at both budgets.
+
+With an exact score at 5–10 evaluations, ``RECOMMENDED["exact"]`` (what ``draw_samples`` and
+``scorelab sample --target`` use) is ``ipndm`` (order 3) on a Karras ladder, from the same
+moment-matched start: measured on four presets against DPM-Solver++(3M), UniPC, DEIS and
+diffusers' schedulers in ``benchmarks/RESULTS_fewstep.md``.
 """
 
 from scorelab.samplers.draw import (
     ScoreSource,
     draw_samples,
     evaluation_count,
+    network_source,
     sampling_sigma_range,
     target_source,
 )
@@ -109,6 +115,7 @@ __all__ = [
     "draw_samples",
     "evaluation_count",
     "get_sampler",
+    "network_source",
     "sampling_sigma_range",
     "start_ladder",
     "target_source",

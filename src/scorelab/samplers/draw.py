@@ -85,6 +85,50 @@ def target_source(target: Any, device: torch.device | str = "cpu") -> ScoreSourc
     )
 
 
+def network_source(
+    score: ScoreFn,
+    mean: Tensor,
+    cov: Tensor,
+    data_shape: tuple[int, ...],
+    *,
+    train_sigma_max: float,
+    train_sigma_min: float,
+    recommended: SamplerConfig,
+    images: bool = False,
+    device: torch.device | str = "cpu",
+) -> ScoreSource:
+    """The :class:`ScoreSource` of a trained network ``score(x, sigma)`` on data with ``mean``
+    (data shape) and ``cov`` ``(d, d)``.
+
+    Its noise range is the training range narrowed to :func:`sampling_sigma_range` for points
+    (a ladder gains nothing above ten data scales, and a network is only trained inside its
+    range); images keep their training range. The clean score (plain Langevin) is the network
+    at its smallest training level — for the single-level objectives the one it was trained at.
+    """
+    sigma_max, sigma_min = float(train_sigma_max), float(train_sigma_min)
+    if not images:
+        rule_max, rule_min = sampling_sigma_range(cov)
+        sigma_max, sigma_min = min(sigma_max, rule_max), max(sigma_min, rule_min)
+        sigma_min = min(sigma_min, 0.5 * sigma_max)
+    level = float(train_sigma_min)
+
+    def clean_score(x: Tensor) -> Tensor:
+        return score(x, torch.full((x.shape[0],), level, dtype=x.dtype, device=x.device))
+
+    device = torch.device(device)
+    return ScoreSource(
+        score=score,
+        clean_score=clean_score,
+        data_shape=tuple(data_shape),
+        mean=mean.reshape(data_shape).to(device),
+        cov=cov.to(device),
+        sigma_max=sigma_max,
+        sigma_min=sigma_min,
+        recommended=recommended,
+        device=device,
+    )
+
+
 def _resolve_options(spec: SamplerSpec, options: dict[str, Any]) -> dict[str, Any]:
     """Registry defaults overlaid with ``options``; unknown names and bad choices raise."""
     known = {opt.name: opt for opt in spec.all_options()}

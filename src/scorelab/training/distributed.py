@@ -274,10 +274,13 @@ class ShardedLoss:
         self.rank = check_int(rank, "rank", minimum=0)
         self.world_size = check_int(world_size, "world_size")
 
-    def __call__(self, model: nn.Module, x0: Tensor, generator: torch.Generator) -> Tensor:
+    def __call__(
+        self, model: nn.Module, x0: Tensor, generator: torch.Generator, **kwargs: Any
+    ) -> Tensor:
+        # ``kwargs``: the batch's labels ``y=`` of class-conditional training, passed through.
         if not torch.is_grad_enabled():  # evaluation: every rank computes the full, exact value
             net = model.module if isinstance(model, DistributedDataParallel) else model
-            return self.loss_fn(net, x0, generator)
+            return self.loss_fn(net, x0, generator, **kwargs)
         B, W = x0.shape[0], self.world_size
         if B < W:
             raise ValueError(
@@ -285,7 +288,7 @@ class ShardedLoss:
             )
         lo, hi = shard_bounds(B, self.rank, W)
         shard = _RowShard(model, B, lo, hi)
-        losses = self.loss_fn(shard, x0, generator)
+        losses = self.loss_fn(shard, x0, generator, **kwargs)
         if not isinstance(losses, Tensor) or losses.shape != (B,):
             return losses  # train_step names the wrong shape
         if shard.calls == 0:  # the gradients would then be neither sharded nor synchronised

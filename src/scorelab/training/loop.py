@@ -40,8 +40,10 @@ from scorelab.training.lock import RunLock
 from scorelab.training.logging import MetricLog
 from scorelab.utils import atomic_writer, check_finite
 
-#: ``loss_fn(model, x0, generator) -> (B,)`` per-example losses; the loop takes the mean.
-LossFn = Callable[[nn.Module, Tensor, torch.Generator], Tensor]
+#: ``loss_fn(model, x0, generator) -> (B,)`` per-example losses; the loop takes the mean. When
+#: ``train`` is given ``labels`` it calls ``loss_fn(model, x0, generator, y=y)`` with the batch's
+#: labels ``y`` ``(B,)`` (class-conditional training).
+LossFn = Callable[..., Tensor]
 #: ``evaluate(model, step) -> {name: value}``, called with the EMA network when there is one.
 EvaluateFn = Callable[[nn.Module, int], Mapping[str, float]]
 METRICS_NAME = "metrics.csv"
@@ -142,14 +144,16 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     grad_clip: float | None,
+    y: Tensor | None = None,
 ) -> tuple[float, float]:
-    """One optimiser step on the mean of ``loss_fn(model, x0, generator)`` ``(B,)``.
+    """One optimiser step on the mean of ``loss_fn(model, x0, generator)`` ``(B,)`` (with
+    ``y=y``, the batch's labels, when ``y`` is given).
 
     Returns ``(loss, grad_norm)`` (the norm before clipping). If either is NaN/Inf the optimiser
     does not step, so the weights stay the last good ones; the caller stops training.
     """
     optimizer.zero_grad(set_to_none=True)
-    losses = loss_fn(model, x0, generator)
+    losses = _call_loss(loss_fn, model, x0, generator, y)
     if not isinstance(losses, Tensor) or losses.shape != x0.shape[:1]:
         shape = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
         raise ValueError(
@@ -167,14 +171,30 @@ def train_step(
     return loss_value, norm_value
 
 
+def _call_loss(
+    loss_fn: LossFn, model: nn.Module, x0: Tensor, generator: torch.Generator, y: Tensor | None
+) -> Tensor:
+    """``loss_fn(model, x0, generator)``, with ``y=y`` only for labelled data."""
+    if y is None:
+        return loss_fn(model, x0, generator)
+    return loss_fn(model, x0, generator, y=y)
+
+
 @torch.no_grad()
 def dataset_loss(
-    model: nn.Module, loss_fn: LossFn, data: Tensor, batch_size: int, generator: torch.Generator
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    labels: Tensor | None = None,
 ) -> float:
-    """Mean of ``loss_fn`` over all of ``data`` ``(N, *D)``, in chunks of ``batch_size``."""
+    """Mean of ``loss_fn`` over all of ``data`` ``(N, *D)`` (and its ``labels`` ``(N,)``, passed
+    as ``y``), in chunks of ``batch_size``."""
     total = 0.0
-    for chunk in data.split(batch_size):
-        total += float(loss_fn(model, chunk, generator).double().sum())
+    ys = [None] * math.ceil(len(data) / batch_size) if labels is None else labels.split(batch_size)
+    for chunk, y in zip(data.split(batch_size), ys, strict=True):
+        total += float(_call_loss(loss_fn, model, chunk, generator, y).double().sum())
     return total / len(data)
 
 
@@ -214,6 +234,8 @@ def train(
     progress: bool = True,
     callback: Callable[[dict[str, float]], None] | None = None,
     run_files: Mapping[str, str] | None = None,
+    labels: Tensor | None = None,
+    test_labels: Tensor | None = None,
 ) -> TrainResult:
     """Train ``model`` by minimising the mean of ``loss_fn(model, x0, generator)`` over
     minibatches of ``train_data`` ``(N, *D)`` for ``config.steps`` optimiser steps.
@@ -234,6 +256,10 @@ def train(
     disk stays the last good one. Data is moved to the device and the model's dtype.
     ``run_files`` (name -> text, e.g. ``config.json``) are written atomically into ``run_dir``
     once the lock is held and the checkpoint is known to be compatible.
+
+    ``labels`` ``(N,)`` (integer class labels of ``train_data``; ``test_labels`` of ``test_data``)
+    make the loop call ``loss_fn(model, x0, generator, y=y)`` with each batch's labels; the
+    batches, noise and checkpoints are exactly those of the same run without labels.
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -246,30 +272,59 @@ def train(
     train_data = _check_data(train_data, "train_data", device, dtype)
     if test_data is not None:
         test_data = _check_data(test_data, "test_data", device, dtype)
+    labels = _check_labels(labels, train_data, "labels", device)
+    test_labels = _check_labels(test_labels, test_data, "test_labels", device)
+    if (labels is None) != (test_labels is None) and test_data is not None:
+        raise ValueError("give labels and test_labels together (or neither)")
+    data = _Labelled(train_data, labels, test_data, test_labels)
     run_dir = None if run_dir is None else Path(run_dir)
     lock = RunLock(run_dir) if run_dir is not None and is_main_process() else nullcontext()
     with lock:
         return _train(
-            model, loss_fn, train_data, config, run_dir, model_spec, extra, test_data,
+            model, loss_fn, data, config, run_dir, model_spec, extra,
             evaluate, resume, progress, callback, run_files or {},
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    """Training and test data with their labels (``None``: unlabelled)."""
+
+    x: Tensor
+    y: Tensor | None
+    test_x: Tensor | None
+    test_y: Tensor | None
+
+
+def _check_labels(
+    labels: Tensor | None, data: Tensor | None, name: str, device: torch.device
+) -> Tensor | None:
+    if labels is None:
+        return None
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
+        got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
+        raise TypeError(f"{name} must be a tensor of integer class labels (N,); got {got}")
+    if data is None or labels.shape != data.shape[:1]:
+        want = "no data" if data is None else f"({data.shape[0]},)"
+        raise ValueError(f"{name} must have one label per row, shape {want}; got {labels.shape}")
+    return labels.to(device=device, dtype=torch.int64)
 
 
 def _train(
     model: nn.Module,
     loss_fn: LossFn,
-    data: Tensor,
+    labelled: _Labelled,
     config: TrainConfig,
     run_dir: Path | None,
     model_spec: Mapping[str, Any] | None,
     extra: Mapping[str, Any] | None,
-    test_data: Tensor | None,
     evaluate: EvaluateFn | None,
     resume: bool,
     progress: bool,
     callback: Callable[[dict[str, float]], None] | None,
     run_files: Mapping[str, str],
 ) -> TrainResult:
+    data, labels, test_data = labelled.x, labelled.y, labelled.test_x
     run = _start(model, data, config, run_dir, model_spec, extra, resume)
     main = is_main_process()
     if run_dir is not None and main:
@@ -288,9 +343,12 @@ def _train(
     try:
         while run.step < config.steps:
             # The one place a batch is drawn.
-            x0 = data[run.sampler.next_indices(config.batch_size).to(data.device)]
+            idx = run.sampler.next_indices(config.batch_size).to(data.device)
+            x0, y = data[idx], None if labels is None else labels[idx]
             lr = run.optimizer.param_groups[0]["lr"]
-            loss, norm = train_step(model, loss_fn, x0, run.optimizer, run.noise, config.grad_clip)
+            loss, norm = train_step(
+                model, loss_fn, x0, run.optimizer, run.noise, config.grad_clip, y
+            )
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 what = f"loss {loss:.4g}, gradient norm {norm:.4g}"
                 raise _diverged(run, run_dir, run.step + 1, what, recent)
@@ -305,7 +363,7 @@ def _train(
             row = _row(run, lr, len(data))
             if row and (run.step % config.eval_every == 0 or run.step == config.steps):
                 if test_data is not None or evaluate is not None:
-                    row.update(_evaluate(run, loss_fn, test_data, evaluate))
+                    row.update(_evaluate(run, loss_fn, labelled, evaluate))
             if row:  # rows are written before the checkpoint of the same step
                 history.append(row)
                 if log is not None:
@@ -414,11 +472,12 @@ def _row(run: _Run, lr: float, n: int) -> dict[str, float]:
 
 
 def _evaluate(
-    run: _Run, loss_fn: LossFn, test_data: Tensor | None, evaluate: EvaluateFn | None
+    run: _Run, loss_fn: LossFn, labelled: _Labelled, evaluate: EvaluateFn | None
 ) -> dict[str, float]:
     """Test losses with the same fixed noise each time, then the caller's metrics."""
     out: dict[str, float] = {}
     model, cfg = run.model, run.config
+    test_data = labelled.test_x
     model.eval()
     try:
         nets = {"test_loss": model}
@@ -428,7 +487,9 @@ def _evaluate(
             for key, net in nets.items():
                 gen = torch.Generator(test_data.device)
                 gen.manual_seed(derive_seed(cfg.seed, _TEST_STREAM))
-                out[key] = dataset_loss(net, loss_fn, test_data, cfg.batch_size, gen)
+                out[key] = dataset_loss(
+                    net, loss_fn, test_data, cfg.batch_size, gen, labelled.test_y
+                )
         if evaluate is not None:
             metrics = evaluate(run.ema.module if run.ema is not None else model, run.step)
             if not isinstance(metrics, Mapping):

@@ -28,6 +28,11 @@ from scorelab.training.loop import LossFn
 from scorelab.utils import check_int
 
 
+#: Label dropout of class-conditional training: the share of batches' labels replaced by the null
+#: label so that one network learns s(x, σ, y) and s(x, σ) (Ho & Salimans 2022 use 0.1–0.2).
+P_UNCOND = 0.1
+
+
 @dataclass(frozen=True)
 class TrainingPreset:
     """Network, training, loss and sampler settings for one kind of data on one kind of machine.
@@ -239,11 +244,14 @@ def loss_for(
     sigma_max: float | None = None,
     sigma_min: float | None = None,
     objective: str = "edm",
+    conditional: bool = False,
 ) -> tuple[LossFn, dict[str, Any]]:
     """``(loss_fn, noise)``: the training objective of ``preset`` on data with ``stats`` and the
     plain description of its noise range (for a run's config). The range is
     :func:`scorelab.data.training_noise_range` unless given; ``objective`` names one of
-    :data:`scorelab.training.objectives.OBJECTIVES` (default EDM's)."""
+    :data:`scorelab.training.objectives.OBJECTIVES` (default EDM's). ``conditional``: the EDM
+    loss of a class-conditional network, ``loss_fn(model, x0, generator, y=y)`` with label
+    dropout :data:`P_UNCOND` (classifier-free guidance)."""
     from scorelab.training.recipe2d import noise_conditional_loss
 
     rule_max, rule_min = training_noise_range(stats, images=preset.kind == "images")
@@ -255,11 +263,18 @@ def loss_for(
             f"{sigma_min:g} and {sigma_max:g}"
         )
     if objective != "edm":
+        if conditional:
+            raise ValueError(
+                f"class-conditional training (--conditional) uses the EDM objective; drop "
+                f"--objective {objective}"
+            )
         from scorelab.training.objectives import objective_loss
 
         return objective_loss(objective, stats, sigma_min, sigma_max)
     kwargs = {"sigma_min": sigma_min, "sigma_max": sigma_max, "sigma_data": stats.sigma_data}
     kwargs.update(preset.loss)
+    if conditional:
+        kwargs["p_uncond"] = P_UNCOND
     noise = {
         "objective": "edm",
         "sigma_min": sigma_min,
@@ -267,4 +282,6 @@ def loss_for(
         "distribution": "log-normal (EDM), truncated to [sigma_min, sigma_max]",
         "weighting": preset.loss.get("weighting", "edm"),
     }
+    if conditional:
+        noise["p_uncond"] = P_UNCOND
     return functools.partial(noise_conditional_loss, **kwargs), noise

@@ -1,22 +1,16 @@
-"""The default recipe for point sets in a few dimensions (2-D toy sets and users' point files).
+"""The Python face of the ``points`` training preset: :func:`fit_2d` trains it on a tensor of
+points in one call, and the EDM loss it (and every preset) trains with.
 
-Every choice below was measured on two moons and the swiss roll against the sliced-W2 noise floor
-(``benchmarks/bench_training.py``); each piece is a small function the CLI and the demo call:
-
-- :func:`data_stats`: mean, covariance, ``σ_data`` and ``σ_max`` of the training points;
-- :func:`default_model_spec`: a ``ScoreMLP`` with EDM preconditioning at the data's ``σ_data``,
-  centred on the data's mean;
 - :func:`noise_conditional_loss`: denoising score matching with a continuous noise level drawn
   from EDM's log-normal law and EDM's loss weighting (Karras et al. 2022), one value per example;
-- :func:`default_train_config`: Adam, cosine learning rate, an EMA of the weights;
-- :func:`default_sampler`: Heun's method on the probability-flow ODE (Karras et al. 2022, Alg. 1)
-  from a moment-matched prior, drawn quasi-randomly (scrambled Sobol points) by default;
-- :func:`fit_2d`: all of the above in one call.
+- :func:`default_model_spec`, :func:`default_loss_fn`, :func:`default_train_config`: the
+  ``points`` preset's network, loss and training settings (``scorelab.training.presets``), which
+  ``scorelab train`` uses too;
+- :func:`fit_2d`: all of the above in one call; :meth:`Fit2D.sample` draws with the preset's
+  recommended sampler through the sampler registry (``scorelab.samplers.draw_samples``).
 
-Why a quasi-random prior by default: a deterministic sampler maps evenly spread (scrambled Sobol)
-prior points to evenly spread samples, which sit closer to the data's law than independent draws
-can (measured on moons: 0.81 against 0.92 × the independent-sample noise floor). Pass
-``quasi_random=False`` for independent samples, as the benchmark's headline figure does.
+Every choice was measured on two moons and the swiss roll against the noise floor
+(``benchmarks/bench_training.py``).
 """
 
 from __future__ import annotations
@@ -34,10 +28,9 @@ from torch import Tensor, nn
 
 from scorelab.data.stats import DataStats, data_stats
 from scorelab.losses import dsm_loss
+from scorelab.losses.conditional import label_dropout
 from scorelab.models import as_score_fn, build_model
-from scorelab.samplers.ode import edm_heun, moment_matched_prior
-from scorelab.samplers.result import SampleResult
-from scorelab.sde import karras_sigmas
+from scorelab.samplers import SamplerConfig, ScoreSource, draw_samples, network_source
 from scorelab.training.config import TrainConfig
 from scorelab.training.loop import LossFn, train
 from scorelab.training.presets import TRAINING_PRESETS, loss_for, model_spec_for, train_config_for
@@ -50,11 +43,9 @@ __all__ = [
     "data_stats",
     "default_loss_fn",
     "default_model_spec",
-    "default_sampler",
     "default_train_config",
     "fit_2d",
     "noise_conditional_loss",
-    "quasi_random_prior",
 ]
 
 #: Optimiser steps of the default run (the ``points`` preset): about a minute on 2 CPU cores.
@@ -63,13 +54,6 @@ DEFAULT_STEPS = TRAINING_PRESETS["points"].train["steps"]
 #: σ_data = 0.5 is log(0.5) − 0.5; the offset keeps the law in the same place for data of any scale.
 P_MEAN_OFFSET = -0.5
 P_STD = 1.2
-#: The sampler's ladder ends here (fraction of σ_data), then one Euler step to σ = 0 denoises.
-SAMPLER_SIGMA_MIN_FRACTION = 5e-3
-
-
-# ---------------------------------------------------------------------------------------------
-# Data statistics
-# ---------------------------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,6 +107,8 @@ def noise_conditional_loss(
     p_mean: float | None = None,
     p_std: float = P_STD,
     weighting: str = "edm",
+    y: Tensor | None = None,
+    p_uncond: float = 0.0,
 ) -> Tensor:
     """Denoising score matching over a continuous noise level (Karras et al. 2022, eq. 2 and
     Table 1, "EDM"), one value per example, ``(B,)``.
@@ -138,6 +124,11 @@ def noise_conditional_loss(
     eq. 6). For every σ the inner expectation is minimised by the exact score of
     ``p_σ = p ∗ N(0, σ²I)`` (Vincent 2011). ``model(x, sigma)`` is a network or any ``ScoreFn``;
     use ``functools.partial`` (or :func:`default_loss_fn`) to make a ``train`` loss.
+
+    With labels ``y`` ``(B,)`` the network is called as ``model(x, sigma, y)`` after each label
+    is replaced by ``NULL_LABEL`` with probability ``p_uncond`` (label dropout, Ho & Salimans
+    2022, Alg. 1): one class-conditional network learns ``s(x, σ, y)`` and ``s(x, σ)`` for
+    classifier-free guidance, with the same EDM law and weighting.
     """
     sigma_min = check_positive(sigma_min, "sigma_min")
     sigma_max = check_positive(sigma_max, "sigma_max")
@@ -151,8 +142,17 @@ def noise_conditional_loss(
         p_mean = math.log(sigma_data) + P_MEAN_OFFSET
     if not isinstance(x0, Tensor) or x0.ndim < 2:
         raise ValueError("x0 must be a tensor of shape (B, *D)")
+    score = model
+    if y is not None:
+        labels = label_dropout(y.to(x0.device), p_uncond, generator=generator)
+        if labels.shape != x0.shape[:1]:
+            raise ValueError(f"y must have shape ({x0.shape[0]},); got {tuple(labels.shape)}")
+
+        def score(x: Tensor, sigma: Tensor) -> Tensor:
+            return model(x, sigma, labels)
+
     sigma = _lognormal_sigmas(x0.shape[0], x0, p_mean, p_std, sigma_min, sigma_max, generator)
-    loss = dsm_loss(model, x0, sigma, generator)  # ½‖s + z/σ‖²
+    loss = dsm_loss(score, x0, sigma, generator)  # ½‖s + z/σ‖²
     weight = sigma.square()
     if weighting == "edm":
         weight = weight * (sigma.square() + sigma_data**2) / sigma_data**2
@@ -185,90 +185,6 @@ def default_train_config(
 
 
 # ---------------------------------------------------------------------------------------------
-# Sampling
-# ---------------------------------------------------------------------------------------------
-
-
-def quasi_random_prior(
-    mean: Tensor,
-    cov: Tensor,
-    sigma_max: float,
-    n: int,
-    *,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """``n`` quasi-random points of ``N(mean, cov + σ_max²I)``, shape ``(n, *mean.shape)``.
-
-    Scrambled Sobol points (Sobol 1967; Owen 1995, scrambling) from ``torch.quasirandom``, mapped
-    to N(0, I) by the inverse normal CDF and to the Gaussian by a Cholesky factor (float64).
-    Each point is exactly N(mean, cov + σ_max²I) distributed, but the set covers the law far more
-    evenly than independent draws (randomised quasi-Monte Carlo), and a deterministic sampler
-    carries that evenness to its samples. The scrambling seed is drawn from ``generator``.
-    Sobol points exist up to 21201 dimensions.
-    """
-    if not isinstance(mean, Tensor) or not isinstance(cov, Tensor):
-        raise TypeError("mean and cov must be tensors")
-    d = mean.numel()
-    if cov.shape != (d, d):
-        raise ValueError(f"cov must have shape ({d}, {d}) for mean.numel() = {d}")
-    sigma_max = check_positive(sigma_max, "sigma_max")
-    n = check_int(n, "n")
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-    engine = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
-    u = engine.draw(n, dtype=torch.float64).clamp(1e-12, 1.0 - 1e-12)
-    z = torch.special.ndtri(u).to(mean.device)
-    full = cov.detach().to(torch.float64) + sigma_max**2 * torch.eye(
-        d, dtype=torch.float64, device=cov.device
-    )
-    chol, info = torch.linalg.cholesky_ex(0.5 * (full + full.T))
-    if int(info) != 0:
-        raise ValueError("cov must be a covariance matrix (symmetric positive semi-definite)")
-    x = mean.detach().to(torch.float64).reshape(1, d) + z @ chol.T.to(z.device)
-    dtype = mean.dtype if mean.is_floating_point() else torch.get_default_dtype()
-    return x.reshape(n, *mean.shape).to(dtype)
-
-
-def default_sampler(
-    score_fn: ScoreFn,
-    n: int,
-    *,
-    data_stats: DataStats,
-    generator: torch.Generator | None = None,
-    n_steps: int = 50,
-    sigma_min: float | None = None,
-    quasi_random: bool = True,
-    dtype: torch.dtype = torch.float32,
-    device: Any = None,
-    progress: bool = False,
-) -> SampleResult:
-    """Draw ``n`` samples ``(n, *D)`` with Heun's method on the probability-flow ODE (Karras et
-    al. 2022, Alg. 1) over a Karras ladder (eq. 5, ρ = 7) of ``n_steps`` levels from σ_max to
-    ``sigma_min`` (default 0.005 σ_data), then one Euler step to σ = 0 (the denoiser's output).
-
-    The start is the moment-matched prior N(mean, cov + σ_max²I) of the data (``data_stats``),
-    drawn quasi-randomly (:func:`quasi_random_prior`) unless ``quasi_random=False``.
-    ``n_evals = 2·n_steps − 1``. Stochastic samplers (EDM churn, DPM-Solver++(2M) SDE, annealed
-    Langevin) were measured worse with learned scores on the toy sets (see the benchmark).
-    """
-    if not isinstance(data_stats, DataStats):
-        raise TypeError(f"data_stats must be a DataStats (see data_stats(x)); got {data_stats!r}")
-    n = check_int(n, "n")
-    n_steps = check_int(n_steps, "n_steps", minimum=2)
-    if sigma_min is None:
-        sigma_min = SAMPLER_SIGMA_MIN_FRACTION * data_stats.sigma_data
-    sigma_min = check_positive(sigma_min, "sigma_min")
-    sigma_max = data_stats.sigma_max
-    if sigma_min >= sigma_max:
-        raise ValueError(f"sigma_min={sigma_min:g} must be below sigma_max={sigma_max:g}")
-    mean = data_stats.mean_tensor(dtype, device)
-    cov = data_stats.cov_tensor(dtype, device)
-    draw = quasi_random_prior if quasi_random else moment_matched_prior
-    x = draw(mean, cov, sigma_max, n, generator=generator)
-    sigmas = karras_sigmas(n_steps, sigma_min, sigma_max, 7.0)
-    return edm_heun(score_fn, x, sigmas, progress=progress)
-
-
-# ---------------------------------------------------------------------------------------------
 # One call
 # ---------------------------------------------------------------------------------------------
 
@@ -292,10 +208,30 @@ class Fit2D:
         """Learned score ``(x, sigma) -> (B, *D)``; the EMA network unless ``ema=False``."""
         return as_score_fn(self.model if ema else self.raw_model)
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None, **kw: Any) -> Tensor:
-        """``n`` samples ``(n, *D)`` by :func:`default_sampler` (``kw`` are its options)."""
-        score = self.score_fn()
-        return default_sampler(score, n, data_stats=self.stats, generator=generator, **kw).samples
+    def score_source(self, *, ema: bool = True) -> ScoreSource:
+        """The learned score with the data's moments, for ``scorelab.samplers.draw_samples``."""
+        loss = default_loss_fn(self.stats)
+        return network_source(
+            self.score_fn(ema=ema),
+            self.stats.mean_tensor(),
+            self.stats.cov_tensor(),
+            (self.stats.dim,),
+            train_sigma_max=loss.keywords["sigma_max"],
+            train_sigma_min=loss.keywords["sigma_min"],
+            recommended=TRAINING_PRESETS["points"].sampler,
+        )
+
+    def sample(
+        self,
+        n: int,
+        sampler: str | SamplerConfig | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        **options: Any,
+    ) -> Tensor:
+        """``n`` samples ``(n, *D)`` with the ``points`` preset's recommended sampler, or any
+        registered ``sampler`` with its ``options`` (``steps=…``, ``ladder=…``)."""
+        return draw_samples(self.score_source(), n, sampler, generator=generator, **options).samples
 
 
 def fit_2d(
