@@ -3,20 +3,13 @@
 Everything uses the *exact* score of the seed 004 two-dimensional mixture (``mixture_2d``), so
 only the sampler is measured.
 
-Quality protocol (the numbers are ratios to a noise floor):
-
-- distance: sliced-W2, 500 projections from a fixed seed (``scorelab.metrics.sliced_wasserstein``;
-  the sorted projections of the fixed reference draws are cached here, and the cached distance is
-  checked against the library function when the references are built);
-- noise floor: the mean sliced-W2 between 100 pairs (5 with ``--quick``) of independent exact
-  draws of 5000;
-- a sampler's value: the mean over 20 (3) fixed independent exact test draws of 5000 of
-  sliced-W2(samples, test draw), so the luck of one reference draw averages out; ratio =
-  value / floor (a perfect sampler scores about 1, with a per-seed spread shown by the
-  "exact draws" calibration row);
-- every configuration runs with 3 sampler seeds (0, 1, 2: the same starting draws for every row)
-  and reports their mean and each seed; ``--section seeds`` repeats the headline rows and exact
-  draws over 20 seeds.
+Quality: scorelab's one evaluation protocol (``scorelab.metrics.LawReference``): sliced-W2 (500
+projections) of 5000 samples to 20 (5 with ``--quick``) fresh exact reference draws, divided by
+the floor — the mean over 100 (16) independent pairs of exact draws at n = 5000 — with the
+calibration of exact samples beside it; every configuration runs with 3 sampler seeds (0, 1, 2)
+and reports their mean and each seed; ``--section seeds`` repeats the headline rows and exact
+draws over 20 seeds. (The multi-preset comparison with the field's samplers at 20 seeds is
+``bench_fewstep.py``.)
 
 Speed: scorelab's ``reverse_sde`` on ``VESDELambda(25)`` against ``seed_numpy_baseline.py`` (the
 seed 004 loop in numpy), 5000 samples, 199 and 9 steps (= score evaluations) each, interleaved
@@ -47,14 +40,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ot.sliced import get_random_projections
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, save_results  # noqa: E402
 from seed_numpy_baseline import reverse_sde_numpy, seed004_mixture  # noqa: E402
 
 from scorelab import samplers as S  # noqa: E402
-from scorelab.metrics import sliced_wasserstein  # noqa: E402
+from scorelab.metrics import LawReference  # noqa: E402
 from scorelab.plotting.curves import quality_vs_evals  # noqa: E402
 from scorelab.samplers.result import StepMonitor  # noqa: E402
 from scorelab.sde import SDE, VESDE, VPSDE, VESDELambda, geometric_sigmas, karras_sigmas  # noqa: E402
@@ -87,43 +79,24 @@ PEERS = {
 
 
 class Reference:
-    """Fixed exact test draws and the noise floor; ``ratios(samples)`` per test draw.
-
-    Sliced-W2 at equal sizes is the RMS gap between sorted projections; the test draws' sorted
-    projections are computed once (the library function would re-sort them for every call).
-    """
+    """scorelab's evaluation protocol for the mixture (``scorelab.metrics.LawReference``):
+    ``n_test`` fresh reference draws, the floor from ``n_floor_pairs`` independent pairs and the
+    calibration of exact samples, all at n = 5000; ``ratios(samples)`` per reference draw."""
 
     def __init__(self, n_test: int, n_floor_pairs: int) -> None:
-        self.theta = get_random_projections(TARGET.dim, N_PROJECTIONS, PROJECTION_SEED)
-        gen = torch.Generator().manual_seed(TEST_SEED)
-        self.tests = [self._sorted(self._draw(gen)) for _ in range(n_test)]
-        gen = torch.Generator().manual_seed(FLOOR_SEED)
-        pairs = [(self._draw(gen), self._draw(gen)) for _ in range(n_floor_pairs)]
-        self.floor_values = [self._sw(self._sorted(a), self._sorted(b)) for a, b in pairs]
-        self.floor = float(np.mean(self.floor_values))
-        # The cache must reproduce the library's sliced-W2 exactly (same projections, same maths).
-        a, b = pairs[0]
-        lib = sliced_wasserstein(a, b, n_projections=N_PROJECTIONS, seed=PROJECTION_SEED)
-        if not math.isclose(lib, self.floor_values[0], rel_tol=1e-10):
-            raise RuntimeError(f"cached sliced-W2 {self.floor_values[0]} != library {lib}")
+        def law(n: int, gen: torch.Generator) -> torch.Tensor:
+            return TARGET.sample(n, generator=gen, dtype=torch.float64)
 
-    @staticmethod
-    def _draw(gen: torch.Generator) -> np.ndarray:
-        return TARGET.sample(N, generator=gen, dtype=torch.float64).numpy()
-
-    def _sorted(self, x: np.ndarray) -> np.ndarray:
-        return np.sort(np.asarray(x, dtype=np.float64) @ self.theta, axis=0)
-
-    @staticmethod
-    def _sw(sorted_a: np.ndarray, sorted_b: np.ndarray) -> float:
-        return float(np.sqrt(np.mean((sorted_a - sorted_b) ** 2)))
+        self.law = LawReference(law, N, n_references=n_test, n_pairs=n_floor_pairs, seed=FLOOR_SEED)
+        exact = self.law.measure(law(N, torch.Generator().manual_seed(CALIBRATION_SEED)))
+        cal = exact["sliced_w2"]
+        self.floor, self.floor_values = cal.floor, list(cal.floor_values)
+        self.calibration = {"mean": cal.calibration_mean, "sd": cal.calibration_sd}
 
     def ratios(self, samples: torch.Tensor | np.ndarray) -> list[float]:
-        """sliced-W2(samples, test draw k) / floor for every test draw k."""
-        if isinstance(samples, torch.Tensor):
-            samples = samples.detach().cpu().to(torch.float64).numpy()
-        s = self._sorted(samples)
-        return [self._sw(s, t) / self.floor for t in self.tests]
+        """sliced-W2(samples, reference draw k) / floor for every reference draw k."""
+        m = self.law.measure(torch.as_tensor(np.asarray(samples, dtype=np.float64)))["sliced_w2"]
+        return [v / m.floor for v in m.values]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -695,7 +668,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        args.budgets, args.seeds, args.test_draws, args.floor_pairs = (10, 50), (0,), 3, 5
+        args.budgets, args.seeds, args.test_draws, args.floor_pairs = (10, 50), (0,), 5, 16
         args.calibration, args.repeats, args.speed_steps, args.many_seeds = 3, 2, (9,), 3
     else:
         args.budgets, args.seeds, args.test_draws, args.floor_pairs = BUDGETS, SEEDS, 20, 100

@@ -299,12 +299,21 @@ def default_point(data: Tensor, judge: Judge, seed: int, steps: int, draws: int)
 #: Few-step configurations compared on each trained default model, at every budget.
 FEW_STEP = [
     (name, ladder)
-    for name in ("dpmpp-3m", "dpmpp-2m", "unipc", "ipndm", "deis", "edm-heun")
+    for name in (
+        "dpmpp-3m",
+        "dpmpp-2m",
+        "unipc",
+        "ipndm",
+        "deis",
+        "edm-heun",
+        "dpmpp-2m-sde",
+        "dpmpp-3m-sde",
+    )
     for ladder in ("geometric", "karras")
 ]
 BUDGETS = (5, 10, 20)
 #: Stochastic samplers at their default steps, for reference.
-STOCHASTIC = ("edm-stochastic", "dpmpp-2m-sde", "annealed-langevin")
+STOCHASTIC = ("edm-stochastic", "annealed-langevin")
 
 
 def steps_for(name: str, budget: int) -> int:

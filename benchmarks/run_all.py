@@ -25,7 +25,12 @@ HERE = Path(__file__).resolve().parent
 #: name -> (script, quick arguments, full arguments, minutes of the full run on 2 cores).
 BENCHMARKS: dict[str, tuple[str, list[str], list[str], float]] = {
     "fewstep": ("bench_fewstep.py", ["--quick"], [], 60),
-    "samplers-speed": ("bench_samplers.py", ["--section", "speed", "--quick"], ["--section", "speed"], 5),
+    "samplers-speed": (
+        "bench_samplers.py",
+        ["--section", "speed", "--quick"],
+        ["--section", "speed"],
+        5,
+    ),
     "guidance": ("bench_guidance.py", ["--quick"], [], 5),
     "training": ("bench_training.py", ["--quick"], [], 40),
     "langevin_modes": ("bench_langevin_modes.py", ["--quick"], [], 10),

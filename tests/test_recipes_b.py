@@ -200,6 +200,7 @@ def test_mnist_recipe_reads_an_idx_folder_when_named(monkeypatch, tmp_path) -> N
     monkeypatch.setenv(MNIST_DIR_ENV, str(tmp_path))
     assert image_source(MNIST) == str(tmp_path)
     assert image_source(DIGITS) == "digits"  # only the MNIST recipe reads the variable
+    assert image_source(MNIST, "/data/mnist") == "/data/mnist"  # `scorelab run … --data DIR`
 
 
 def _write_idx(path, array) -> None:

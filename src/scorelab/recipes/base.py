@@ -31,6 +31,7 @@ class RecipeContext:
     out_dir: Path
     fast: bool = False
     seed: int = 0
+    data: str | None = None  #: a data set for recipes that take one (MNIST IDX folder)
     numbers: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
@@ -110,12 +111,20 @@ class Recipe:
     minutes: float = 1.0
 
 
-def run_recipe(recipe: Recipe, out_dir: str | Path, *, fast: bool = False, seed: int = 0) -> Path:
+def run_recipe(
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    fast: bool = False,
+    seed: int = 0,
+    data: str | None = None,
+) -> Path:
     """Run ``recipe`` into ``out_dir``; write ``numbers.json`` and ``report.html``; return the
-    report path."""
+    report path. ``data`` is a data set for recipes that take one (a folder of MNIST IDX files
+    for ``seed000-ncsn-mnist``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RecipeContext(out_dir=out_dir, fast=fast, seed=seed)
+    ctx = RecipeContext(out_dir=out_dir, fast=fast, seed=seed, data=data)
     start = time.perf_counter()
     recipe.run(ctx)
     ctx.record("seconds", round(time.perf_counter() - start, 2))
@@ -123,6 +132,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, fast: bool = False, seed:
     command = " ".join(
         ["scorelab run", recipe.name, "--out", str(out_dir), "--seed", str(seed)]
         + (["--fast"] if fast else [])
+        + (["--data", str(data)] if data else [])
     )
     body = {"config": config, "command": command, "numbers": ctx.numbers}
     atomic_writer(

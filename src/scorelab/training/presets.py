@@ -27,7 +27,6 @@ from scorelab.training.config import TrainConfig
 from scorelab.training.loop import LossFn
 from scorelab.utils import check_int
 
-
 #: Label dropout of class-conditional training: the share of batches' labels replaced by the null
 #: label so that one network learns s(x, σ, y) and s(x, σ) (Ho & Salimans 2022 use 0.1–0.2).
 P_UNCOND = 0.1
