@@ -19,7 +19,7 @@ Measured per (preset, seed, sampler, budget), 5000 samples:
 - wall seconds per score evaluation (the whole call / evaluations; all in the same run).
 
     python benchmarks/bench_fewstep.py            # 20 seeds (0-19), budgets 5..50, all presets
-    python benchmarks/bench_fewstep.py --quick    # 2 seeds, budgets 6 and 10 (~3 min)
+    python benchmarks/bench_fewstep.py --quick    # seed 0, budgets 6 and 10 (~3 min)
     python benchmarks/bench_fewstep.py --tune ladder   # seeds 1000-1002: sampler × ladder
     python benchmarks/bench_fewstep.py --tune range    # σ range and ρ of the leading ones
     python benchmarks/bench_fewstep.py --presets mixture-2d spiral-2d --part a   # in parallel
@@ -67,7 +67,7 @@ N = 5000
 PRESETS = ("mixture-2d", "ring-8", "spiral-2d", "aniso-16d")
 BUDGETS = (5, 6, 8, 10, 15, 25, 50)
 SEEDS = tuple(range(20))
-QUICK_BUDGETS, QUICK_SEEDS = (6, 10), (0, 1)
+QUICK_BUDGETS, QUICK_SEEDS = (6, 10), (0,)
 TUNE_BUDGETS, TUNE_SEEDS = (5, 6, 8, 10), (1000, 1001, 1002)
 RECOMMENDED_ROW = "scorelab recommended (CLI default)"
 
@@ -118,6 +118,7 @@ def scorelab_rows() -> list[Row]:
         scorelab_row("scorelab unipc geometric", "unipc", ladder="geometric"),
         scorelab_row("scorelab ipndm geometric", "ipndm", ladder="geometric"),
         scorelab_row("scorelab deis karras ρ=3", "deis", ladder="karras", rho=3.0),
+        scorelab_row("scorelab deis log-sigma karras", "deis", ladder="karras", time="log-sigma"),
         scorelab_row("scorelab dpmpp-3m-sde geometric", "dpmpp-3m-sde", ladder="geometric"),
     ]
 
@@ -309,7 +310,14 @@ def measure_row(ctx: Context, reference: LawReference, row: Row, budget: int) ->
     wall = time.perf_counter() - start
     samples = samples.detach().to(torch.float64)
     if not bool(torch.isfinite(samples).all()):
-        return {"row": row.name, "budget": budget, "n_evals": n_evals, "failed": "non-finite"}
+        return {
+            "row": row.name,
+            "preset": ctx.name,
+            "seed": ctx.seed,
+            "budget": budget,
+            "n_evals": n_evals,
+            "failed": "non-finite",
+        }
     m = reference.measure(samples)["sliced_w2"]
     out = {
         "row": row.name,
@@ -469,6 +477,58 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def headline(payload: dict[str, Any]) -> str:
+    """Per preset and budget: the recommended configuration against the best diffusers row.
+
+    "best diffusers" is the row of lowest mean ratio at that budget; the paired difference
+    (recommended − best diffusers, per seed) is given as mean ± standard error; the speed is the
+    median over seeds of (recommended s/eval) / (that row's s/eval), both measured in the same
+    process on the same (preset, seed).
+    """
+    summary = summarise(payload)
+    by_key = {
+        (r["preset"], r["row"], r["budget"], r["seed"]): r
+        for r in payload["records"]
+        if "failed" not in r
+    }
+    peers = [row for row, info in payload["rows"].items() if info["group"] == "diffusers"]
+    lines = [
+        "| preset | evals | recommended (calibration) | mode err | best diffusers | its ratio "
+        "| paired diff | time/eval ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for preset in payload["presets"]:
+        for b in payload["budgets"]:
+            rec = summary.get((preset, RECOMMENDED_ROW, b))
+            cands = [
+                (summary[(preset, p, b)]["ratio"], p)
+                for p in peers
+                if "ratio" in summary.get((preset, p, b), {})
+            ]
+            if not rec or "ratio" not in rec or not cands:
+                continue
+            best_ratio, best = min(cands)
+            diffs, speed = [], []
+            for seed in payload["seeds"]:
+                a = by_key.get((preset, RECOMMENDED_ROW, b, seed))
+                c = by_key.get((preset, best, b, seed))
+                if a and c:
+                    diffs.append(a["ratio"] - c["ratio"])
+                    speed.append(a["s_per_eval"] / c["s_per_eval"])
+            d_mean = float(np.mean(diffs))
+            d_se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else 0
+            floor = " at the floor" if rec["at_floor"] else ""
+            mode = f"{rec['mode']:.4f}" if rec["mode"] is not None else "–"
+            lines.append(
+                f"| {preset} | {b} | {rec['ratio']:.3f} ± {rec['ratio_sd']:.3f} "
+                f"({rec['calibration']:.2f} ± {rec['calibration_sd']:.2f}){floor} | {mode} "
+                f"| {best.removeprefix('diffusers ')} | {best_ratio:.3f} ± "
+                f"{summary[(preset, best, b)]['ratio_sd']:.3f} | {d_mean:+.3f} ± {d_se:.3f} "
+                f"| {float(np.median(speed)):.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def figure(payload: dict[str, Any], path: Path) -> None:
     """Ratio vs evaluations per preset: scorelab rows solid, diffusers rows dashed."""
     import matplotlib
@@ -527,6 +587,17 @@ def tune_rows(stage: str) -> list[Row]:
         rows.append(scorelab_row("unipc bh2 geometric", "unipc", ladder="geometric", variant="bh2"))
         rows.append(scorelab_row("unipc order 2 geometric", "unipc", ladder="geometric", order=2))
         return rows
+    if stage == "deis":
+        rows.append(scorelab_row("ipndm karras (recommended)", "ipndm", ladder="karras"))
+        for ladder, rho in (("geometric", 7.0), ("karras", 7.0), ("karras", 12.0)):
+            name = f"deis log-sigma {ladder}" + (f" rho={rho:g}" if ladder == "karras" else "")
+            rows.append(scorelab_row(name, "deis", ladder=ladder, rho=rho, time="log-sigma"))
+        rows.append(
+            scorelab_row(
+                "deis log-sigma order 2 karras", "deis", ladder="karras", order=2, time="log-sigma"
+            )
+        )
+        return rows
     ranges = ((5.0, 0.01), (10.0, 0.01), (20.0, 0.01), (10.0, 0.003), (10.0, 0.03))
     for sampler, ladder in (("ipndm", "karras"), ("ipndm", "geometric"), ("unipc", "geometric")):
         for hi, lo in ranges:
@@ -572,13 +643,31 @@ def print_tune(payload: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def merge_parts(parts: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """``(exact, records)`` of parts run in parallel. A (preset, seed, row, budget) measured by
+    several parts is kept once, from the first part listed (the runs are the same computation:
+    the reference and the starting draws depend on the seed only)."""
+    exact: dict[tuple, dict] = {}
+    records: dict[tuple, dict] = {}
+    for q in parts:
+        for e in q["exact"]:
+            exact.setdefault((e["preset"], e["seed"]), e)
+        for r in q["records"]:
+            records.setdefault((r.get("preset"), r.get("seed"), r["row"], r["budget"]), r)
+    return list(exact.values()), list(records.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, budgets 6 and 10")
-    parser.add_argument("--tune", choices=("ladder", "range"), help="tuning stage (seeds 1000+)")
+    parser.add_argument("--quick", action="store_true", help="seed 0, budgets 6 and 10")
+    parser.add_argument(
+        "--tune", choices=("ladder", "range", "deis"), help="tuning stage (seeds 1000+)"
+    )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--report", action="store_true", help="tables and figure from the JSON")
     parser.add_argument("--part", help="write results/fewstep_PART.json (a share of the presets)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds in this order (default 0-19)")
+    parser.add_argument("--only", help="run only the rows whose name contains this text")
     parser.add_argument("--merge", nargs="+", metavar="PART", help="join parts into fewstep.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -587,8 +676,9 @@ def main() -> None:
         parts = [json.loads((RESULTS_DIR / f"fewstep_{p}.json").read_text()) for p in args.merge]
         payload = {k: v for k, v in parts[0].items() if k not in ("date", "machine", "command")}
         payload["presets"] = [p for p in PRESETS if any(p in q["presets"] for q in parts)]
-        payload["records"] = [r for q in parts for r in q["records"]]
-        payload["exact"] = [e for q in parts for e in q["exact"]]
+        payload["rows"] = {k: v for q in parts for k, v in q["rows"].items()}
+        payload["exact"], payload["records"] = merge_parts(parts)
+        payload["seeds"] = sorted({e["seed"] for e in payload["exact"]})
         payload["parts"] = {p: q["command"] for p, q in zip(args.merge, parts, strict=True)}
         save_results("fewstep", payload)
         args.report = True
@@ -604,8 +694,11 @@ def main() -> None:
         payload = json.loads((RESULTS_DIR / f"{name}.json").read_text())
     else:
         seeds, budgets = (QUICK_SEEDS, QUICK_BUDGETS) if args.quick else (SEEDS, BUDGETS)
-        payload = run_grid(scorelab_rows() + diffusers_rows(), presets, seeds, budgets, name, {})
+        seeds = tuple(args.seeds) if args.seeds else seeds
+        rows = [r for r in scorelab_rows() + diffusers_rows() if (args.only or "") in r.name]
+        payload = run_grid(rows, presets, seeds, budgets, name, {})
     figure(payload, RESULTS_DIR / f"{name}.png")
+    print(headline(payload))
     print(markdown(payload))
 
 

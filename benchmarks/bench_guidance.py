@@ -31,6 +31,16 @@ Targets: the exact methods at ≤ 1.3× the floor, their weights within ±0.02.
     python benchmarks/bench_guidance.py --quick    # 1 seed, n = 1000
     python benchmarks/bench_guidance.py --network  # trained conditional ScoreMLP + CFG (~2 min)
 
+``--digits`` (``guidance_digits.json``): the command-line path on images. A class-conditional
+``SmallUNet`` trained on the 8×8 digits with the ``digits-cpu`` preset (``plan_conditional_run``
++ ``train_run``, as ``scorelab train --data digits --conditional``; label dropout 0.1), then (a)
+``class_source`` + the recommended image sampler for every class at guidance ``w`` in
+``DIGIT_GUIDANCE``, scored by the project's LeNet classifier (trained here, 36 epochs, as
+``scorelab classifier``): the share classified as the asked class and the mean confidence; (b)
+the bottom half of every test image hidden and filled by ``inpaint_samples`` (replacement and
+conditioned), scored by the classifier's accuracy against the true labels, beside the accuracy on
+the full images and on the half images with the bottom filled with the training mean.
+
 ``--network`` (a separate result file, ``guidance_network.json``): a class-conditional
 ``ScoreMLP`` trained on 20 000 exact draws with ``conditional_dsm_loss`` (label dropout 0.2,
 2000 steps, one training seed), sampled with classifier-free guidance ``w ∈ {0, 1, 3}`` and
@@ -379,6 +389,96 @@ def summarise(rows: list[dict]) -> None:
         )
 
 
+DIGIT_GUIDANCE = (0.0, 0.5, 1.0, 2.0, 4.0)
+
+
+def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
+    """Conditional digits run: class accuracy vs guidance and bottom-half inpainting accuracy."""
+    import tempfile
+
+    from scorelab.data.images import load_images
+    from scorelab.models.classifier import classifier_accuracy, train_classifier
+    from scorelab.runs import load_run, plan_conditional_run, train_run
+    from scorelab.runs.conditional import class_source
+    from scorelab.runs.inpaint import image_mask, inpaint_samples
+    from scorelab.samplers import draw_samples
+
+    run_dir = Path(tempfile.mkdtemp()) / "digits" if run_dir is None else run_dir
+    t0 = time.perf_counter()
+    plan, train_x, test_x, labels = plan_conditional_run("digits", device="cpu")
+    train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
+    train_seconds = time.perf_counter() - t0
+    run = load_run(run_dir, device="cpu")
+    x_tr, y_tr = load_images("digits", "train", seed=0)
+    x_te, y_te = load_images("digits", "test", seed=0)
+    t0 = time.perf_counter()
+    clf = train_classifier(x_tr, y_tr, epochs=36, seed=0, n_classes=10)
+    clf_seconds = time.perf_counter() - t0
+    clf_acc = classifier_accuracy(clf, x_te, y_te)
+    print(f"trained {plan['train']['steps']} steps in {train_seconds:.0f} s; classifier {clf_acc}")
+
+    def scores(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        with torch.no_grad():
+            p = torch.softmax(clf(x.clamp(-1, 1)), dim=1)
+        return float((p.argmax(1) == y).float().mean()), float(p.gather(1, y[:, None]).mean())
+
+    rows = []
+    for w in DIGIT_GUIDANCE:
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(0)
+        xs, ys, n_evals = [], [], 0
+        for c in range(10):
+            res = draw_samples(class_source(run, c, guidance=w), n_per_class, generator=g)
+            xs.append(res.samples)
+            ys.append(torch.full((n_per_class,), c))
+            n_evals = res.n_evals
+        x, y = torch.cat(xs), torch.cat(ys)
+        acc, conf = scores(x, y)
+        per_class = [scores(x[y == c], y[y == c])[0] for c in range(10)]
+        row = {
+            "kind": "class",
+            "guidance": w,
+            "n_per_class": n_per_class,
+            "accuracy": acc,
+            "confidence": conf,
+            "per_class_accuracy": per_class,
+            "pixel_std_within_class": float(
+                torch.stack([x[y == c].std(0).mean() for c in range(10)]).mean()
+            ),
+            "score_evals": n_evals,
+            "network_evals": n_evals * (1 if w == 0 else 2),
+            "seconds": time.perf_counter() - t0,
+        }
+        print(row)
+        rows.append(row)
+    mask = image_mask("bottom-half", tuple(x_te.shape[1:]))
+    mean_fill = torch.where(mask.bool(), x_te, x_tr.mean(0))
+    base = {
+        "full_images": scores(x_te, y_te)[0],
+        "bottom_half_mean_filled": scores(mean_fill, y_te)[0],
+    }
+    for method in ("replacement", "conditioned"):
+        t0 = time.perf_counter()
+        filled, summary = inpaint_samples(run, x_te, mask, method=method, seed=0)
+        assert torch.equal(filled[:, :, :4], x_te[:, :, :4])  # known half kept exactly
+        acc, conf = scores(filled, y_te)
+        row = {"kind": "inpaint", "mask": "bottom-half", **summary, "accuracy": acc,
+               "confidence": conf, "seconds": time.perf_counter() - t0}  # fmt: skip
+        print(row)
+        rows.append(row)
+    summary = {
+        "train_seconds": train_seconds,
+        "train_steps": plan["train"]["steps"],
+        "preset": plan["preset"],
+        "classifier_accuracy": clf_acc,
+        "classifier_seconds": clf_seconds,
+        "n_test": len(x_te),
+        **base,
+    }
+    print(summary)
+    return {"summary": summary, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, n = 1000")
@@ -388,11 +488,22 @@ def main() -> None:
         help="instead: train a class-conditional ScoreMLP (seed 0) and measure CFG (3 seeds)",
     )
     parser.add_argument("--steps", type=int, default=2000, help="training steps for --network")
+    parser.add_argument(
+        "--digits",
+        action="store_true",
+        help="instead: conditional digits run (digits-cpu), class accuracy vs guidance, inpainting",
+    )
+    parser.add_argument("--run-dir", type=Path, default=None, help="--digits: keep the run here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     n = 1000 if args.quick else 2000
     seeds = [0] if args.quick else [0, 1, 2, 3, 4]
     start = time.perf_counter()
+    if args.digits:
+        payload = digits_rows(args.run_dir, n_per_class=20 if args.quick else 100)
+        payload["summary"]["seconds"] = time.perf_counter() - start
+        save_results("guidance_digits_quick" if args.quick else "guidance_digits", payload)
+        return
     if args.network:
         rows = network_rows(n, seeds[:3], args.steps)
         summarise(rows)

@@ -26,7 +26,7 @@ Samplers of the trained default model: every registered few-step configuration a
 score evaluations, averaged over ``--draws`` sample sets on tuning seeds (500+); the figure of
 the default (``final``) uses other seeds (1000·seed + k).
 The default's final figure is the mean over 3 training seeds. The default also trains on
-user-style ``.npy`` files read through ``scorelab.data.load_dataset``.
+user-style ``.csv`` files read through ``scorelab.data.load_dataset``.
 
 Time: steps at a fixed model size are the reproducible measure; wall and CPU seconds are
 reported too (this machine is shared, so wall time is noisy; CPU seconds of a one-thread run
@@ -470,16 +470,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--data", nargs="+", default=["moons", "swiss-roll"])
     parser.add_argument("--user-files", nargs="*", default=None,
-                        help="user-style sets saved to .npy and trained from the file "
+                        help="user-style sets saved to .csv and trained from the file "
                         "(circles, s-curve; default both, none in --quick)")  # fmt: skip
     parser.add_argument("--no-seed-recipes", dest="seed_recipes", action="store_false")
     parser.add_argument("--no-samplers", dest="samplers", action="store_false")
+    parser.add_argument(
+        "--final-only", action="store_true", help="no quality/time curve: the final runs only"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     quick = args.quick
     args.steps = args.steps or (300 if quick else DEFAULT_STEPS)
     args.seeds = args.seeds or (1 if quick else 3)
     args.fractions = (0.5, 1.0) if quick else (0.125, 0.25, 0.5, 1.0)
+    if args.final_only:
+        args.fractions = (1.0,)
     args.points = 2 if quick else 4
     args.draws = 1 if quick else 3  # sample sets per trained model
     args.dsm_epochs = 5 if quick else 60
@@ -498,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = run_dataset(name, data, args, judge)
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.user_files:
-            path = Path(tmp) / f"{kind}.npy"
-            np.save(path, user_file_points(kind, N, torch.Generator().manual_seed(0)).numpy())
+            path = Path(tmp) / f"{kind}.csv"  # a user's CSV file, read like `--data FILE.csv`
+            points = user_file_points(kind, N, torch.Generator().manual_seed(0)).numpy()
+            np.savetxt(path, points, delimiter=",", header="x,y", comments="")
             data = load_dataset(path)  # the user's path: all rows of the file
             user_args = argparse.Namespace(**{**vars(args), "seed_recipes": False,
                                               "fractions": (1.0,)})  # fmt: skip

@@ -48,6 +48,22 @@ def kernel_env(*, fast: bool) -> dict[str, str]:
     return env
 
 
+def this_python_kernel():
+    """A kernel manager whose kernel is this Python (``python -m ipykernel_launcher``), whatever
+    kernels are registered on the machine: a user's registered ``python3`` kernel may belong to
+    another environment without scorelab."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    class ThisPython(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+
+            return self.kernel_spec_class(resource_dir=RESOURCES, **get_kernel_dict())
+
+    return KernelManager(kernel_name="python3", kernel_spec_manager=ThisPython())
+
+
 def execute_notebook(
     path: str | os.PathLike,
     *,
@@ -76,8 +92,8 @@ def execute_notebook(
         cwd = Path(workdir) if workdir is not None else Path(tmp)
         client = NotebookClient(
             nb,
+            km=this_python_kernel(),
             timeout=timeout,
-            kernel_name="python3",
             resources={"metadata": {"path": str(cwd)}},
             on_cell_error=on_cell_error,
         )

@@ -915,8 +915,9 @@ API: list[Case] = [
     Case("MMD bandwidth <= 0 or NaN", "api",
          api(st.one_of(negative, st.just(NAN), zero.map(float)),
              lambda b: metrics.mmd(_x(), _x(8), bandwidths=[b])), r"bandwidth"),
-    Case("compare_to_floor unknown distance", "api",
-         api(names, lambda d: metrics.compare_to_floor(_x(), _x(20), distances=(d,))),
+    Case("measure_against_law unknown distance", "api",
+         api(names, lambda d: metrics.measure_against_law(
+             _x(20), lambda n, g: torch.randn(n, 2, generator=g), distances=(d,))),
          r"distance"),
     # data
     Case("load_dataset unknown name", "api",

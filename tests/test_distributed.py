@@ -34,16 +34,17 @@ from scorelab.training.distributed import (
     shard_bounds,
     train_distributed,
 )
+from scorelab.training.recipe2d import noise_conditional_loss
 
 HERE = Path(__file__).resolve().parent
 SIGMAS = (1.0, 0.5, 0.2)
 TOL = dict(rtol=1e-11, atol=1e-12)  # float64: only the order of sums differs between layouts
 
 
-def make_model() -> ScoreMLP:
+def make_model(num_classes: int | None = None) -> ScoreMLP:
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return ScoreMLP(2, hidden=16, depth=1, embed_dim=8).double()
+        return ScoreMLP(2, hidden=16, depth=1, embed_dim=8, num_classes=num_classes).double()
 
 
 def make_data(n: int = 64, seed: int = 1) -> torch.Tensor:
@@ -56,6 +57,19 @@ def dsm_random(model, x0, g):
 
 def dsm_sum(model, x0, g):  # the network sees the batch stacked 3 times: (3·B, 2)
     return multilevel_dsm_loss(model, x0, SIGMAS, mode="sum", generator=g)
+
+
+def edm_conditional(model, x0, g, y=None):  # class labels y of the batch, label dropout
+    return noise_conditional_loss(model, x0, g, sigma_min=0.02, sigma_max=5.0, y=y, p_uncond=0.3)
+
+
+def case_labels(name: str, n: int = 64) -> torch.Tensor | None:
+    """Class labels of the training data for the conditional case (else ``None``)."""
+    return torch.arange(n) % 3 if name == "conditional" else None
+
+
+def case_model(name: str) -> ScoreMLP:
+    return make_model(3 if name == "conditional" else None)
 
 
 def ssm(model, x0, g):  # double backward through the network
@@ -75,6 +89,7 @@ CASES = [
     ("random", dsm_random, dict()),
     ("sum-uneven", dsm_sum, dict(batch_size=7, steps=6)),
     ("ssm", ssm, dict(batch_size=4, steps=4, ema_decay=None)),
+    ("conditional", edm_conditional, dict(batch_size=7, steps=6)),
 ]
 
 
@@ -92,8 +107,8 @@ def _rank_main(rank: int, world_size: int, tmp: Path) -> None:
         run_dir = tmp / "run" if name == "random" else None
         test_data = make_data(12, seed=5) if name == "random" else None
         res = train_distributed(
-            make_model(), loss, make_data(), config(**kw), run_dir=run_dir, test_data=test_data,
-            progress=False,
+            case_model(name), loss, make_data(), config(**kw), run_dir=run_dir,
+            test_data=test_data, progress=False, labels=case_labels(name),
         )  # fmt: skip
         out[name] = {
             "history": res.history,
@@ -126,8 +141,9 @@ def _assert_close_states(a: dict, b: dict) -> None:
 @pytest.mark.parametrize("name, loss, kw", CASES, ids=[c[0] for c in CASES])
 def test_two_ranks_of_half_batches_equal_one_process(two_ranks, name, loss, kw) -> None:
     _, results = two_ranks
-    ref = train(make_model(), loss, make_data(), config(**kw), progress=False,
-                test_data=make_data(12, seed=5) if name == "random" else None)  # fmt: skip
+    ref = train(case_model(name), loss, make_data(), config(**kw), progress=False,
+                test_data=make_data(12, seed=5) if name == "random" else None,
+                labels=case_labels(name))  # fmt: skip
     got = results[0][name]
     assert [r["step"] for r in got["history"]] == list(range(1, config(**kw).steps + 1))
     for key in ("train_loss", "grad_norm", "test_loss", "test_loss_ema"):

@@ -25,7 +25,7 @@ from scorelab.samplers import (
     target_source,
     unipc,
 )
-from scorelab.samplers.multistep import lagrange_step_weights
+from scorelab.samplers.multistep import lagrange_step_weights, log_sigma_step_weights
 from scorelab.sde import geometric_sigmas, karras_sigmas
 from scorelab.targets import Gaussian, get_target
 
@@ -113,21 +113,30 @@ def test_twenty_levels_and_the_final_denoising_step(gauss: Gaussian, name: str) 
 
 #: Minimum gain err(order q−1)/err(order q) at 20 geometric levels 20 → 0.02, q = 2, 3, …;
 #: measured iPNDM 10.7 / 2.0 (order 4: 0.8, the equal-step coefficients on unequal steps),
-#: DEIS 2.8 / 1.8 / 1.4, UniPC 1.27 / 136. Wrong higher-order coefficients lose the gain.
-ORDER_GAINS = {"ipndm": (4.0, 1.5), "deis": (2.0, 1.4, 1.2), "unipc": (1.1, 20.0)}
+#: DEIS 2.8 / 1.8 / 1.4, DEIS in log σ 6.8 / 10 / 3.1, UniPC 1.27 / 136. Wrong higher-order
+#: coefficients lose the gain.
+ORDER_GAINS = {
+    ("ipndm", "sigma"): (4.0, 1.5),
+    ("deis", "sigma"): (2.0, 1.4, 1.2),
+    ("deis", "log-sigma"): (3.5, 5.0, 2.0),
+    ("unipc", "sigma"): (1.1, 20.0),
+}
 
 
-@pytest.mark.parametrize("name", list(ORDER_GAINS))
-def test_raising_the_order_lowers_the_error(gauss: Gaussian, name: str) -> None:
+@pytest.mark.parametrize("name, time", list(ORDER_GAINS))
+def test_raising_the_order_lowers_the_error(gauss: Gaussian, name: str, time: str) -> None:
     x = _start(gauss, 20.0)
     expected = exact_flow(gauss, x, 20.0, 0.02)
     sigmas = geometric_sigmas(20.0, 0.02, 20)
+    extra = {"time": time} if name == "deis" else {}
     err = []
-    for order in range(1, len(ORDER_GAINS[name]) + 2):
-        res = SAMPLERS[name].function(gauss.noised_score, x, sigmas, order=order, denoise=False)
+    for order in range(1, len(ORDER_GAINS[name, time]) + 2):
+        res = SAMPLERS[name].function(
+            gauss.noised_score, x, sigmas, order=order, denoise=False, **extra
+        )
         err.append((res.samples - expected).norm(dim=1).max().item())
     gains = [a / b for a, b in zip(err[:-1], err[1:], strict=True)]
-    assert all(g > m for g, m in zip(gains, ORDER_GAINS[name], strict=True)), gains
+    assert all(g > m for g, m in zip(gains, ORDER_GAINS[name, time], strict=True)), gains
 
 
 def test_unipc_corrector_beats_the_predictor_alone(gauss: Gaussian) -> None:
@@ -169,7 +178,7 @@ def test_dpmpp_3m_sde_gaussian_moments(gauss: Gaussian) -> None:
     torch.testing.assert_close(cov, gauss.covariance().to(F64), atol=0.07, rtol=0)
 
 
-def test_lagrange_step_weights_integrate_polynomials_exactly() -> None:
+def test_deis_step_weights_integrate_polynomials_exactly() -> None:
     nodes, a, b = [1.0, 2.0, 3.5], 1.0, 0.4
     w = lagrange_step_weights(nodes, a, b)
     for f, integral in (
@@ -178,6 +187,16 @@ def test_lagrange_step_weights_integrate_polynomials_exactly() -> None:
         (lambda t: t * t, (b**3 - a**3) / 3),
     ):
         assert math.isclose(sum(wj * f(t) for wj, t in zip(w, nodes, strict=True)), integral)
+    # In log σ: ∫ (log σ)^k dσ has the antiderivatives σ, σ(log σ − 1), σ((log σ)² − 2 log σ + 2).
+    w = log_sigma_step_weights(nodes, a, b)
+    log = math.log
+    for f, antiderivative in (
+        (lambda t: 1.0, lambda t: t),
+        (lambda t: log(t), lambda t: t * (log(t) - 1)),
+        (lambda t: log(t) ** 2, lambda t: t * (log(t) ** 2 - 2 * log(t) + 2)),
+    ):
+        total = sum(wj * f(t) for wj, t in zip(w, nodes, strict=True))
+        assert math.isclose(total, antiderivative(b) - antiderivative(a), rel_tol=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +261,7 @@ def test_n_evals_is_the_registry_count(gauss: Gaussian, name: str, denoise: bool
 @pytest.mark.parametrize("name", NEW)
 def test_new_samplers_validate_their_options(gauss: Gaussian, name: str) -> None:
     x, sigmas = _start(gauss, 10.0, 4), geometric_sigmas(10.0, 0.1, 4)
-    bad = {"unipc": {"order": 4}, "ipndm": {"order": 5}, "deis": {"order": 0}}.get(
+    bad = {"unipc": {"variant": "bh3"}, "ipndm": {"order": 5}, "deis": {"time": "t"}}.get(
         name, {"eta": -1.0}
     )
     with pytest.raises(ValueError, match=next(iter(bad))):

@@ -15,10 +15,11 @@ import torch
 
 from scorelab.metrics import (
     DISTANCES,
-    compare_to_floor,
     default_bandwidths,
     energy_distance,
     fraction_below,
+    law_of_set,
+    measure_against_law,
     mixture_weights,
     mmd,
     mode_weight_error,
@@ -201,46 +202,33 @@ def test_noise_floor_is_positive_reproducible_and_shrinks_with_n():
     assert e.mean > 0
 
 
-def test_compare_to_floor_with_a_sampler():
+def test_protocol_with_a_sampler_every_distance():
+    """Exact samples sit inside the calibration band; a shift of 0.5·(1, 1) does not: SW₂ grows
+    like the shift (a distance), MMD² and energy like its square."""
     sample = gaussian_sampler(2)
-    same = compare_to_floor(sample(400, gen(100)), sample, repeats=4)
-    assert set(same) == {"sliced_w2", "mmd", "energy"}
+    same = measure_against_law(sample(400, gen(100)), sample, distances=tuple(DISTANCES))
+    assert set(same) == set(DISTANCES)
     for name in ("sliced_w2", "energy"):
-        assert 0.2 < same[name]["ratio"] < 3.0, (name, same[name])
-        assert same[name]["floor"] > 0 and same[name]["n"] == 400
-    assert abs(same["mmd"]["ratio"]) < 4.0  # unbiased MMD²: noise around 0
-    # A shift of 0.5·(1, 1): SW₂ = 0.5 (a distance: its ratio grows like the shift) while MMD²
-    # and energy are squared quantities (their ratios grow like the shift squared).
-    far = compare_to_floor(sample(400, gen(100)) + 0.5, sample, repeats=4)
-    assert far["sliced_w2"]["value"] == pytest.approx(0.5, rel=0.15)
-    assert far["sliced_w2"]["ratio"] > 3.0
+        m = same[name]
+        assert m.verdict == "at the floor" and m.floor > 0 and m.n == 400, (name, m)
+    far = measure_against_law(sample(400, gen(100)) + 0.5, sample, distances=tuple(DISTANCES))
+    assert far["sliced_w2"].value == pytest.approx(0.5, rel=0.15)
+    assert far["sliced_w2"].ratio > 3.0 and far["sliced_w2"].verdict == "above the floor"
     for name in ("mmd", "energy"):
-        assert far[name]["ratio"] > 10.0, (name, far[name])
+        assert far[name].ratio > 10.0, (name, far[name])
 
 
-def test_compare_to_floor_with_held_out_data_only():
+def test_protocol_with_held_out_data():
+    """For a file, the law is draws of distinct held-out rows (``law_of_set``)."""
     sample = gaussian_sampler(2)
-    held_out = sample(600, gen(200))  # halves of 300 for the floor
-    same = compare_to_floor(sample(400, gen(201)), held_out, repeats=4, distances=("sliced_w2",))
-    assert same["sliced_w2"]["n"] == 300
-    assert 0.2 < same["sliced_w2"]["ratio"] < 3.0
-    far = compare_to_floor(sample(400, gen(201)) + 0.5, held_out, repeats=4, distances=("energy",))
-    assert far["energy"]["ratio"] > 5.0
-    with pytest.raises(ValueError, match="samples must hold at least"):
-        compare_to_floor(sample(100, gen(202)), held_out)
-
-
-def test_compare_to_floor_with_given_floor_draws():
-    sample = gaussian_sampler(3)
-    reference = sample(300, gen(300))
-    draws = [sample(300, gen(301 + i)) for i in range(4)]
-    out = compare_to_floor(
-        sample(300, gen(310)), reference, floor_draws=draws, distances=["energy"]
-    )
-    floor = np.array([energy_distance(t, reference) for t in draws])
-    assert out["energy"]["floor_mean"] == pytest.approx(floor.mean(), rel=1e-12)
-    assert out["energy"]["floor"] == pytest.approx(np.sqrt(np.mean(floor**2)), rel=1e-12)
-    assert 0.2 < out["energy"]["ratio"] < 3.0
+    held_out = sample(1200, gen(200))
+    law = law_of_set(held_out)
+    same = measure_against_law(sample(300, gen(201)), law)["sliced_w2"]
+    assert same.n == 300 and same.ratio < same.band[1] + 0.3
+    far = measure_against_law(sample(300, gen(201)) + 0.5, law)["sliced_w2"]
+    assert far.ratio > 3.0
+    with pytest.raises(ValueError, match="cannot draw 2000 distinct rows"):
+        law(2000, gen(1))
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -270,8 +258,8 @@ def test_distance_inputs_are_validated():
         energy_distance(x.to(torch.complex128), x)
     with pytest.raises(ValueError, match="distance must be one of"):
         noise_floor(gaussian_sampler(2), 10, distance="kl")
-    with pytest.raises(ValueError, match="samples and reference"):
-        compare_to_floor(x, normal(20, 3, 1))
+    with pytest.raises(ValueError, match="distances must name"):
+        measure_against_law(x, gaussian_sampler(2), distances=("kl",))
     with pytest.raises(ValueError, match="must return n = 10"):
         noise_floor(lambda n, g: torch.zeros(n + 1, 2), 10, distance="energy")
 

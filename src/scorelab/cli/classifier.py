@@ -56,6 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="seed of the weights, batch order and data split (default 0)",
     )
+    p.add_argument(
+        "--noise-conditional",
+        action="store_true",
+        help="classify noised images x + σz, σ log-uniform on the training noise range of the "
+        "data (LeNet taking σ): for `scorelab sample RUN --class C --classifier PATH`",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA, then CPU), cpu, cuda or cuda:N")
     p.add_argument("--progress", action="store_true", help="show a progress bar over epochs")
 
@@ -111,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
     x_test, y_test = load_images(source, "test", seed=args.seed)
     epochs = default_epochs(len(x_train), batch_size) if args.epochs is None else args.epochs
     epochs = check_int(epochs, "--epochs")
+    noise_range = None
+    if args.noise_conditional:
+        from scorelab.data import data_stats, training_noise_range
+
+        sigma_max, sigma_min = training_noise_range(data_stats(x_train), images=True)
+        noise_range = (sigma_min, sigma_max)
     print(
         f"data {source}: {len(x_train)} train / {len(x_test)} test images of shape "
         f"{tuple(x_train.shape[1:])}; {epochs} epochs",
@@ -127,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         augment_noise=args.augment_noise,
         n_classes=10,
         progress=args.progress,
+        noise_range=noise_range,
     )
     seconds = time.perf_counter() - start
     accuracy = classifier_accuracy(model, x_test.to(device), y_test.to(device))
@@ -142,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
         "lr": args.lr,
         "augment_noise": args.augment_noise,
         "train_seconds": round(seconds, 2),
+        "noise_conditional": bool(args.noise_conditional),
     }
+    if noise_range is not None:
+        meta.update(sigma_min=noise_range[0], sigma_max=noise_range[1])
     save_classifier(out, model.cpu(), meta)
     print(f"test accuracy {accuracy:.4f} on {len(x_test)} images ({seconds:.1f} s of training)")
     print(f"wrote {out}")

@@ -60,6 +60,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="classifier-free guidance weight w >= 0: (1 + w)·s(x, σ, y) − w·s(x, σ) "
         "(default 0: the plain class-conditional score)",
     )
+    g.add_argument(
+        "--classifier",
+        type=Path,
+        default=None,
+        metavar="PATH.pt",
+        help="classifier guidance instead (image runs, conditional or not): a classifier from "
+        "`scorelab classifier --noise-conditional`; adds scale·∇ log p(y | x, σ)",
+    )
+    g.add_argument(
+        "--classifier-scale",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --classifier: the scale of ∇ log p(y | x, σ) (default 1)",
+    )
     add_sampler_arguments(p)
 
 
@@ -92,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         checked_npy_path(args.trajectory, "--trajectory")
     if args.guidance is not None and args.classes is None:
         raise ValueError("--guidance needs --class C: guidance steers towards a class")
+    if args.classifier is not None and args.classes is None:
+        raise ValueError("--classifier needs --class C: the classifier steers towards a class")
+    if args.classifier_scale is not None and args.classifier is None:
+        raise ValueError("--classifier-scale needs --classifier PATH")
     if args.target is not None:
         from scorelab.targets import get_target
 
@@ -129,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_classes(args: argparse.Namespace, base, n: int, device) -> int:
     from scorelab.runs.conditional import (
         class_source,
+        load_guidance_classifier,
         num_classes_of,
         parse_classes,
         sample_classes_to_file,
@@ -136,9 +156,23 @@ def _run_classes(args: argparse.Namespace, base, n: int, device) -> int:
 
     if args.trajectory is not None:
         raise ValueError("--trajectory is not available with --class; drop one of them")
-    classes = parse_classes(args.classes, num_classes_of(base))
-    guidance = 0.0 if args.guidance is None else args.guidance
-    sources = {c: class_source(base, c, guidance=guidance, device=device) for c in classes}
+    classifier, scale = None, 1.0 if args.classifier_scale is None else args.classifier_scale
+    if args.classifier is not None:
+        classifier = load_guidance_classifier(args.classifier, base)
+        classes = parse_classes(args.classes, classifier.n_classes)
+    else:
+        classes = parse_classes(args.classes, num_classes_of(base))
+    sources = {
+        c: class_source(
+            base,
+            c,
+            guidance=args.guidance,
+            classifier=classifier,
+            classifier_scale=scale,
+            device=device,
+        )
+        for c in classes
+    }
     sampler, options = sampler_choice(args, sources[classes[0]].recommended)
     summary = sample_classes_to_file(
         sources,
@@ -150,6 +184,9 @@ def _run_classes(args: argparse.Namespace, base, n: int, device) -> int:
         progress=args.progress,
         **options,
     )
-    summary["guidance"] = guidance
+    if classifier is None:
+        summary["guidance"] = 0.0 if args.guidance is None else args.guidance
+    else:
+        summary.update(classifier=str(args.classifier), classifier_scale=scale)
     print(json.dumps(summary), file=sys.stderr)
     return 0

@@ -10,7 +10,13 @@ from scorelab.data.images import (
     read_idx,
     to_model_range,
 )
-from scorelab.data.noise_levels import NoiseLevels, choose_sigmas, langevin_step_size
+from scorelab.data.noise_levels import (
+    IMAGE_SIGMA_MIN,
+    SIGMA_MIN_FRACTION,
+    NoiseLevels,
+    choose_sigmas,
+    langevin_step_size,
+)
 from scorelab.data.stats import DataStats, data_stats, training_noise_range
 from scorelab.data.toy import (
     TOY_DATASETS,
@@ -24,6 +30,8 @@ from scorelab.data.toy import (
 )
 
 __all__ = [
+    "IMAGE_SIGMA_MIN",
+    "SIGMA_MIN_FRACTION",
     "TOY_DATASETS",
     "TOY_LAWS",
     "DataError",

@@ -3,7 +3,6 @@
 from scorelab.metrics.distances import (
     DISTANCES,
     FloorResult,
-    compare_to_floor,
     default_bandwidths,
     energy_distance,
     mmd,
@@ -34,7 +33,6 @@ __all__ = [
     "LawReference",
     "Measurement",
     "ScoreErrorPerLevel",
-    "compare_to_floor",
     "default_bandwidths",
     "energy_distance",
     "fraction_below",

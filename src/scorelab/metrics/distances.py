@@ -4,9 +4,10 @@ Every distance takes two sample sets of shape ``(N, *D)`` and ``(M, *D)`` (torch
 arrays; the non-batch dims are flattened) and returns a Python float.
 
 A distance between two finite samples is never exactly zero, even when both come from the same
-law: its size depends on ``N`` and on the distribution. :func:`noise_floor` and
-:func:`compare_to_floor` measure that size from independent draws of the true distribution, so a
-value can be reported as a ratio to what sampling noise alone produces.
+law: its size depends on ``N`` and on the distribution. :func:`noise_floor` measures
+that size from independent draws of the true distribution; the one evaluation protocol
+(:mod:`scorelab.metrics.protocol`) reports every distance as a ratio to it, with the calibration
+of an exact sample beside it.
 """
 
 from __future__ import annotations
@@ -308,100 +309,3 @@ def noise_floor(
         second = _draw(sample_true, n, gen, "sample_true")
         values.append(dist(first, second))
     return _floor(values, n)
-
-
-def _entry(values: Sequence[float], floor: FloorResult) -> dict[str, float]:
-    value = float(np.mean(values))
-    ratio = value / floor.rms if floor.rms > 0 else math.inf
-    return {
-        "value": value,
-        "floor": floor.rms,
-        "floor_mean": floor.mean,
-        "floor_std": floor.std,
-        "ratio": ratio,
-        "n": floor.n,
-    }
-
-
-def compare_to_floor(
-    samples: Samples,
-    reference: Samples | Sampler,
-    *,
-    floor_draws: Sequence[Samples] | None = None,
-    distances: Sequence[str | Distance] = ("sliced_w2", "mmd", "energy"),
-    repeats: int = 5,
-    seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """Distances from ``samples`` to a reference, each divided by its noise floor.
-
-    For each distance, returns ``{"value", "floor", "floor_mean", "floor_std", "ratio", "n"}``.
-    ``floor`` is the root mean square of the distance between sets drawn from the true
-    distribution, at the same set sizes as ``value``: the size that sampling noise alone gives.
-    For sliced-W2 and energy (always > 0) it is close to ``floor_mean``; for the unbiased MMD²,
-    whose mean is 0 between equal laws, it is the spread of that noise. ``ratio = value / floor``:
-    about 1 or below means "indistinguishable from the truth at this n"; larger means farther.
-    SW₂ is a distance (its ratio grows like a mean shift) while MMD² and energy are squared
-    quantities (theirs grow like its square). Even a perfect sampler's ratio scatters (energy:
-    about 0.4–2.5 at n = 400, 4 repeats): prefer large n and several repeats before concluding.
-
-    Three ways to give the truth (``samples``: ``(N, *D)``):
-
-    - ``reference`` a sampler ``reference(n, generator) -> (n, *D)`` (an exact target):
-      the reference set is one draw of size N; the floor is the distance from ``repeats`` further
-      independent draws of size N to that same reference set.
-    - ``reference`` a set ``(M, *D)`` and ``floor_draws`` a list of independent true sets (each of
-      N samples, like ``samples``): the floor is taken over the list of ``d(draw, reference)``.
-    - ``reference`` a held-out set ``(M, *D)`` alone: it is split ``repeats`` times at random into
-      two halves of ``h = M // 2``. The floor is ``d(half₁, half₂)``; the value is
-      ``d(h random samples, half₂)``, averaged over the same splits, so both sides compare sets
-      of size h (N ≥ h is needed). Note the floor is then the one of size h, not of size N.
-
-    Randomness (draws, splits, subsets) comes from a ``torch.Generator`` seeded with ``seed``.
-    """
-    repeats = check_int(repeats, "repeats")
-    dists = {
-        d if isinstance(d, str) else getattr(d, "__name__", repr(d)): _resolve(d) for d in distances
-    }
-    if not dists:
-        raise ValueError("distances must name at least one distance, e.g. ('sliced_w2',)")
-    gen = torch.Generator().manual_seed(seed)
-    x = _as_matrix(samples, "samples")
-    n = x.shape[0]
-    if callable(reference):
-        ref = _draw(reference, n, gen, "reference")
-        draws = [_draw(reference, n, gen, "reference") for _ in range(repeats)]
-        _as_pair(samples, ref, ("samples", "reference"))
-        return {
-            k: _entry([d(samples, ref)], _floor([d(t, ref) for t in draws], n))
-            for k, d in dists.items()
-        }
-    _as_pair(samples, reference, ("samples", "reference"))
-    if floor_draws is not None:
-        if len(floor_draws) == 0:
-            raise ValueError("floor_draws must hold at least one independent true set, or be None")
-        for i, t in enumerate(floor_draws):
-            _as_pair(samples, t, ("samples", f"floor_draws[{i}]"))
-        return {
-            k: _entry([d(samples, reference)], _floor([d(t, reference) for t in floor_draws], n))
-            for k, d in dists.items()
-        }
-    ref = _as_matrix(reference, "reference")
-    half = ref.shape[0] // 2
-    if half < 2:
-        raise ValueError(f"reference needs at least 4 held-out samples to split; got {len(ref)}")
-    if n < half:
-        raise ValueError(
-            f"samples must hold at least len(reference) // 2 = {half} samples to compare at equal "
-            f"sizes; got {n}. Pass fewer reference samples or draw more samples."
-        )
-    splits = []
-    for _ in range(repeats):
-        perm = torch.randperm(ref.shape[0], generator=gen).to(ref.device)
-        sub = torch.randperm(n, generator=gen)[:half].to(x.device)
-        splits.append((ref[perm[:half]], ref[perm[half : 2 * half]], x[sub]))
-    return {
-        k: _entry(
-            [d(s, h2) for _, h2, s in splits], _floor([d(h1, h2) for h1, h2, _ in splits], half)
-        )
-        for k, d in dists.items()
-    }

@@ -6,7 +6,8 @@ the benchmarks — is measured by :func:`measure_against_law`, the same way:
 - **value**: the distance from the samples (size ``n``) to ``n_references`` (≥ 5) fresh
   independent draws of the true law, each of size ``n``; their mean is the value;
 - **floor**: the mean distance between the two sets of ``n_pairs`` (≥ 16) independent pairs of
-  true draws of size ``n`` — what sampling noise alone gives at this ``n``;
+  true draws of size ``n`` — what sampling noise alone gives at this ``n`` (for the unbiased
+  MMD², which is 0 on average between equal laws, the root mean square);
 - **ratio** = value / floor;
 - **calibration**: ``n_calibration`` further exact independent samples of size ``n``, each scored
   exactly like the samples (against the same references, divided by the same floor): the band a
@@ -104,6 +105,15 @@ def verdict(ratio: float, calibration_mean: float, calibration_sd: float) -> str
     return "at the floor" if ratio <= upper else "above the floor"
 
 
+def _floor(values: np.ndarray) -> float:
+    """The floor: the mean distance between independent true pairs; for a distance that can be
+    negative (the unbiased MMD², whose mean between equal laws is 0) the root mean square, the
+    size of the noise around 0."""
+    if bool((values > 0).all()):
+        return float(values.mean())
+    return float(np.sqrt(np.mean(values**2)))
+
+
 def _sd(v: np.ndarray) -> float:
     return float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
@@ -155,7 +165,8 @@ class LawReference:
             prepare, dist = _prepared(name)
             refs_p = [prepare(r) for r in refs]
             floors = np.array([dist(prepare(a), prepare(b)) for a, b in pairs])
-            scale = float(floors.mean()) if floors.mean() > 0 else math.inf
+            scale = _floor(floors)
+            scale = scale if scale > 0 else math.inf
             calib = np.array(
                 [np.mean([dist(prepare(e), r) for r in refs_p]) / scale for e in exact]
             )
@@ -174,7 +185,7 @@ class LawReference:
         prepare, dist, refs_p, floors, calib = self._parts[name]
         prepared = prepare(samples)
         values = np.array([dist(prepared, r) for r in refs_p])
-        floor = float(floors.mean())
+        floor = _floor(floors)
         ratio = float(values.mean()) / (floor if floor > 0 else math.inf)
         c_mean, c_sd = float(calib.mean()), _sd(calib)
         return Measurement(

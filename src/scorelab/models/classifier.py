@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from scorelab.utils import (
     CheckpointError,
+    append_dims,
     atomic_writer,
     check_finite,
     check_int,
@@ -46,6 +47,11 @@ class LeNet(nn.Module):
     below, both "same"-padded so 8×8 digits keep a 2×2 map), then ``fc(feature_dim)`` + ReLU
     (the features :meth:`features` returns) and ``fc(n_classes)``. ``channels`` are the two
     conv widths (LeNet-5 used 6 and 16; 16 and 32 train in seconds on a CPU).
+
+    ``noise_conditional=True`` makes it a classifier of noised images ``p(y | x₀ + σz)`` for
+    classifier guidance (Dhariwal & Nichol 2021): the input is scaled by ``1/√(1 + σ²)`` and
+    ``log σ / 4`` is appended as one more input channel; ``forward(x, sigma)`` with ``sigma``
+    ``(B,)`` (``None``: clean images, σ = 0).
     """
 
     def __init__(
@@ -55,8 +61,10 @@ class LeNet(nn.Module):
         n_classes: int = 10,
         feature_dim: int = 128,
         channels: tuple[int, int] = (16, 32),
+        noise_conditional: bool = False,
     ) -> None:
         super().__init__()
+        self.noise_conditional = bool(noise_conditional)
         self.in_channels = check_int(in_channels, "in_channels")
         self.image_size = check_int(image_size, "image_size", minimum=4)
         self.n_classes = check_int(n_classes, "n_classes", minimum=2)
@@ -64,7 +72,8 @@ class LeNet(nn.Module):
         c1, c2 = (check_int(c, "channels") for c in channels)
         self.channels = (c1, c2)
         kernel = 5 if self.image_size >= 16 else 3
-        self.conv1 = nn.Conv2d(self.in_channels, c1, kernel, padding=kernel // 2)
+        extra = 1 if self.noise_conditional else 0  # the log σ channel
+        self.conv1 = nn.Conv2d(self.in_channels + extra, c1, kernel, padding=kernel // 2)
         self.conv2 = nn.Conv2d(c1, c2, kernel, padding=kernel // 2)
         side = self.image_size // 4  # two 2×2 pools, flooring odd sizes
         self.fc1 = nn.Linear(c2 * side * side, self.feature_dim)
@@ -72,13 +81,16 @@ class LeNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The plain constructor arguments, enough to rebuild the network."""
-        return {
+        config = {
             "in_channels": self.in_channels,
             "image_size": self.image_size,
             "n_classes": self.n_classes,
             "feature_dim": self.feature_dim,
             "channels": list(self.channels),
         }
+        if self.noise_conditional:
+            config["noise_conditional"] = True
+        return config
 
     def check_images(self, x: Tensor, name: str = "images") -> Tensor:
         """Raise ``ValueError`` unless ``x`` is ``(B, in_channels, image_size, image_size)``."""
@@ -93,16 +105,36 @@ class LeNet(nn.Module):
             )
         return x
 
-    def features(self, x: Tensor) -> Tensor:
-        """Penultimate activations ``(B, C, H, W) -> (B, feature_dim)`` (after the ReLU)."""
+    def _noise_input(self, x: Tensor, sigma: Tensor | None) -> Tensor:
+        """``x/√(1 + σ²)`` with a ``log σ / 4`` channel (σ floored at 1e-3; ``None``: clean)."""
+        if sigma is None:
+            sigma = x.new_zeros(x.shape[0])
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+        sigma = sigma.expand(x.shape[0]) if sigma.ndim == 0 else sigma
+        if sigma.shape != (x.shape[0],):
+            raise ValueError(f"sigma must have shape (B,) = ({x.shape[0]},); got {sigma.shape}")
+        s = append_dims(sigma, x.ndim)
+        c_noise = append_dims(sigma.clamp_min(1e-3).log() / 4, x.ndim).expand_as(x[:, :1])
+        return torch.cat([x / (1 + s.square()).sqrt(), c_noise], dim=1)
+
+    def features(self, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+        """Penultimate activations ``(B, C, H, W) -> (B, feature_dim)`` (after the ReLU);
+        ``sigma`` ``(B,)`` for a noise-conditional classifier (``None``: clean images)."""
         self.check_images(x)
+        if self.noise_conditional:
+            x = self._noise_input(x, sigma)
+        elif sigma is not None:
+            raise ValueError(
+                "this classifier is not noise-conditional: call it without sigma, or train one "
+                "with `scorelab classifier --noise-conditional`"
+            )
         h = F.max_pool2d(F.relu(self.conv1(x)), 2)
         h = F.max_pool2d(F.relu(self.conv2(h)), 2)
         return F.relu(self.fc1(h.flatten(1)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Class logits ``(B, C, H, W) -> (B, n_classes)``."""
-        return self.fc2(self.features(x))
+    def forward(self, x: Tensor, sigma: Tensor | None = None) -> Tensor:
+        """Class logits ``(B, C, H, W) -> (B, n_classes)`` (of noised images at ``sigma``)."""
+        return self.fc2(self.features(x, sigma))
 
 
 def _check_labelled(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -139,6 +171,7 @@ def train_classifier(
     feature_dim: int = 128,
     channels: tuple[int, int] = (16, 32),
     progress: bool = False,
+    noise_range: tuple[float, float] | None = None,
 ) -> LeNet:
     """Train a :class:`LeNet` on images ``(N, C, H, W)`` in [-1, 1]: cross-entropy, Adam, cosine lr.
 
@@ -150,6 +183,10 @@ def train_classifier(
     to each training batch, which makes the features less brittle on imperfect samples.
     ``n_classes`` defaults to ``max(labels) + 1``. Returns the network in eval mode, on the
     images' device.
+
+    ``noise_range=(σ_min, σ_max)`` trains a noise-conditional classifier ``p(y | x₀ + σz)``
+    (``LeNet(noise_conditional=True)``) for classifier guidance: each training image gets its
+    own σ, log-uniform on the range, and fresh noise (Dhariwal & Nichol 2021, on noised x_t).
     """
     images, labels = _check_labelled(images, labels)
     if images.shape[0] < 2:
@@ -162,8 +199,16 @@ def train_classifier(
         n_classes = max(int(labels.max()) + 1, 2)
     elif int(labels.max()) >= n_classes:
         raise ValueError(f"labels go up to {int(labels.max())}; n_classes must exceed that")
+    noisy = noise_range is not None
+    if noisy:
+        lo, hi = (check_positive(v, "noise_range") for v in noise_range)
+        if lo >= hi:
+            raise ValueError(
+                f"noise_range must be (sigma_min, sigma_max) with min < max; got {noise_range}"
+            )
     model = seeded_module(
-        lambda: LeNet(images.shape[1], images.shape[2], n_classes, feature_dim, channels), seed
+        lambda: LeNet(images.shape[1], images.shape[2], n_classes, feature_dim, channels, noisy),
+        seed,
     )
     model = model.to(device=images.device, dtype=images.dtype)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -181,7 +226,13 @@ def train_classifier(
             if augment_noise > 0:
                 z = torch.randn(x.shape, generator=noise_gen, device=x.device, dtype=x.dtype)
                 x = x + augment_noise * z
-            loss = F.cross_entropy(model(x), labels[idx])
+            sigma = None
+            if noisy:
+                u = torch.rand(x.shape[0], generator=noise_gen, device=x.device, dtype=x.dtype)
+                sigma = lo * (hi / lo) ** u
+                z = torch.randn(x.shape, generator=noise_gen, device=x.device, dtype=x.dtype)
+                x = x + append_dims(sigma, x.ndim) * z
+            loss = F.cross_entropy(model(x, sigma), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

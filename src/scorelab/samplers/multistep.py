@@ -235,16 +235,48 @@ def lagrange_step_weights(nodes: list[float], start: float, end: float) -> list[
     """
     poly = np.polynomial.polynomial
     weights = []
-    for j, t_j in enumerate(nodes):
-        basis = np.array([1.0])
-        for m, t_m in enumerate(nodes):
-            if m != j:
-                basis = poly.polymul(basis, np.array([-t_m, 1.0]) / (t_j - t_m))
-        antiderivative = poly.polyint(basis)
+    for j in range(len(nodes)):
+        antiderivative = poly.polyint(_lagrange_basis(nodes, j))
         weights.append(
             float(poly.polyval(end, antiderivative) - poly.polyval(start, antiderivative))
         )
     return weights
+
+
+def _lagrange_basis(nodes: list[float], j: int) -> np.ndarray:
+    """Coefficients (lowest degree first) of the Lagrange basis polynomial ``ℓ_j`` on ``nodes``."""
+    poly = np.polynomial.polynomial
+    basis = np.array([1.0])
+    for m, t_m in enumerate(nodes):
+        if m != j:
+            basis = poly.polymul(basis, np.array([-t_m, 1.0]) / (nodes[j] - t_m))
+    return basis
+
+
+def log_sigma_step_weights(nodes: list[float], start: float, end: float) -> list[float]:
+    """``∫_start^end ℓ_j(log σ) dσ`` for the Lagrange basis in ``u = log σ`` on the σ ``nodes``.
+
+    The weights of DEIS with ``ε`` extrapolated in log ρ (ρ = σ here; diffusers' ``logrho``):
+    with ``v = log σ − log start`` the integral is ``start·∫₀ᴴ ℓ_j(v) e^v dv``,
+    ``H = log(end/start)``, and ``∫ p(v) e^v dv = e^v Σ_k (−1)^k p^{(k)}(v)`` in closed form.
+    """
+    poly = np.polynomial.polynomial
+    shifted = [math.log(t / start) for t in nodes]
+    h = math.log(end / start)
+    weights = []
+    for j in range(len(nodes)):
+        p = _lagrange_basis(shifted, j)
+        total = np.zeros(1)
+        sign = 1.0
+        while p.size and np.any(p):
+            total = poly.polyadd(total, sign * p)
+            p, sign = poly.polyder(p), -sign
+        weights.append(start * float(math.exp(h) * poly.polyval(h, total) - poly.polyval(0, total)))
+    return weights
+
+
+#: Time variables of :func:`deis`: ``"sigma"`` (tAB in EDM time t = σ) or ``"log-sigma"``.
+DEIS_TIMES = ("sigma", "log-sigma")
 
 
 @torch.no_grad()
@@ -254,6 +286,7 @@ def deis(
     sigmas: Tensor | list[float],
     *,
     order: int = 3,
+    time: str = "sigma",
     denoise: bool = True,
     generator: torch.Generator | None = None,
     keep_trajectory: bool = False,
@@ -269,10 +302,15 @@ def deis(
     ``C_{ij} = ∫_{σ_i}^{σ_{i+1}} ℓ_j(σ) dσ`` (:func:`lagrange_step_weights`), exact for unequal
     steps (the ladder's spacing enters the coefficients, unlike :func:`ipndm`).
     ``q = min(order, i + 1)``; the step to σ = 0 returns ``D``. ``n_evals = M``.
+    ``time="log-sigma"`` extrapolates ``ε`` in ``log σ`` instead (the paper's ρAB-DEIS in log ρ,
+    diffusers' ``logrho``; :func:`log_sigma_step_weights`), which suits geometric-like ladders.
     """
     order = check_int(order, "order", minimum=1)
     if order > 4:
         raise ValueError(f"order must be 1..4 for DEIS; got {order}")
+    if time not in DEIS_TIMES:
+        raise ValueError(f"time must be one of {', '.join(DEIS_TIMES)}; got {time!r}")
+    step_weights = lagrange_step_weights if time == "sigma" else log_sigma_step_weights
     x, levels, monitor = _ladder(
         "deis", x, sigmas, denoise, generator, keep_trajectory, progress, callback
     )
@@ -285,7 +323,7 @@ def deis(
         if sigma_next == 0:
             x = denoised
         else:
-            weights = lagrange_step_weights([s for s, _ in slopes], sigma, sigma_next)
+            weights = step_weights([s for s, _ in slopes], sigma, sigma_next)
             x = x + sum(w * e for w, (_, e) in zip(weights, slopes, strict=True))
         monitor.step(x, f"step {i} (sigma={sigma:.4g})", sigma=sigma, denoised=denoised)
     return monitor.finish(x, n_evals=n)

@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scorelab.samplers.langevin import annealed_langevin, langevin, score_ascent
-from scorelab.samplers.multistep import UNIPC_VARIANTS, deis, dpmpp_3m_sde, ipndm, unipc
+from scorelab.samplers.multistep import (
+    DEIS_TIMES,
+    UNIPC_VARIANTS,
+    deis,
+    dpmpp_3m_sde,
+    ipndm,
+    unipc,
+)
 from scorelab.samplers.ode import (
     dpmpp_2m,
     dpmpp_2m_sde,
@@ -395,7 +402,16 @@ SAMPLERS: dict[str, SamplerSpec] = {
             10,
             _one_per_level,
             "σ levels (1 evaluation each)",
-            (Option("order", int, 3, "multistep order (unipc 1-3, ipndm/deis 1-4)"),),
+            (
+                Option("order", int, 3, "multistep order (unipc 1-3, ipndm/deis 1-4)"),
+                Option(
+                    "time",
+                    str,
+                    "sigma",
+                    "DEIS time of the ε polynomial: sigma (tAB) or log-sigma (log ρ)",
+                    DEIS_TIMES,
+                ),
+            ),
         ),
         SamplerSpec(
             "dpmpp-3m-sde",

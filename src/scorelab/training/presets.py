@@ -51,93 +51,53 @@ class TrainingPreset:
     loss: dict[str, Any] = field(default_factory=dict)
 
 
-def _image_preset(
-    name: str, description: str, base: int, steps: int, batch: int, lr: float, ema: float
-) -> TrainingPreset:
-    return TrainingPreset(
-        name,
-        "images",
-        description,
-        {"name": "small-unet", "base": base},
-        {"steps": steps, "batch_size": batch, "lr": lr, "ema_decay": ema, "grad_clip": 1.0},
-        RECOMMENDED["images"],
-    )
+#: Image presets: name -> (description, U-Net base width, steps, batch, learning rate, EMA decay).
+# fmt: off
+_IMAGE_TABLE: dict[str, tuple[str, int, int, int, float, float]] = {
+    "digits-cpu": ("8×8 digits on a CPU: SmallUNet base 16, 1500 steps",
+                   16, 1500, 128, 2e-3, 0.995),
+    "digits-gpu": ("8×8 digits on a GPU: base 64, 10 000 steps", 64, 10000, 256, 1e-3, 0.999),
+    "mnist-subset-cpu": ("MNIST subset on a CPU: base 16, 8000 steps (about 47 CPU minutes)",
+                         16, 8000, 64, 2e-3, 0.999),
+    "mnist-subset-gpu": ("MNIST subset on a GPU: base 64, 30 000 steps",
+                         64, 30000, 128, 5e-4, 0.9995),
+    "mnist-cpu": ("full MNIST (IDX folder) on a CPU: as mnist-subset-cpu",
+                  16, 8000, 64, 2e-3, 0.999),
+    "mnist-gpu": ("full MNIST (IDX folder) on a GPU: base 64, 100 000 steps",
+                  64, 100000, 256, 5e-4, 0.9999),
+}
+# fmt: on
 
+POINTS = TrainingPreset(
+    "points",
+    "points",
+    "point sets (2-D toy sets, files): ScoreMLP 128 wide × 3 blocks, EDM loss, 2500 Adam "
+    "steps of 512 (about a minute on 2 CPU cores)",
+    {"name": "score-mlp", "hidden": 128, "depth": 3, "embed_dim": 64},
+    {
+        "steps": 2500,
+        "batch_size": 512,
+        "lr": 2e-3,
+        "lr_schedule": "cosine",
+        "ema_decay": 0.995,
+        "grad_clip": 1.0,
+    },
+    RECOMMENDED["points"],
+)
 
 TRAINING_PRESETS: dict[str, TrainingPreset] = {
-    p.name: p
-    for p in (
-        TrainingPreset(
-            "points",
-            "points",
-            "point sets (2-D toy sets, files): ScoreMLP 128 wide × 3 blocks, EDM loss, 2500 Adam "
-            "steps of 512 (about a minute on 2 CPU cores)",
-            {"name": "score-mlp", "hidden": 128, "depth": 3, "embed_dim": 64},
-            {
-                "steps": 2500,
-                "batch_size": 512,
-                "lr": 2e-3,
-                "lr_schedule": "cosine",
-                "ema_decay": 0.995,
-                "grad_clip": 1.0,
-            },
-            RECOMMENDED["points"],
-        ),
-        _image_preset(
-            "digits-cpu",
-            "8×8 digits on a CPU: SmallUNet base 16, 1500 steps",
-            16,
-            1500,
-            128,
-            2e-3,
-            0.995,
-        ),
-        _image_preset(
-            "digits-gpu",
-            "8×8 digits on a GPU: base 64, 10 000 steps",
-            64,
-            10000,
-            256,
-            1e-3,
-            0.999,
-        ),
-        _image_preset(
-            "mnist-subset-cpu",
-            "MNIST subset on a CPU: base 16, 8000 steps (about 47 min)",
-            16,
-            8000,
-            64,
-            2e-3,
-            0.999,
-        ),
-        _image_preset(
-            "mnist-subset-gpu",
-            "MNIST subset on a GPU: base 64, 30 000 steps",
-            64,
-            30000,
-            128,
-            5e-4,
-            0.9995,
-        ),
-        _image_preset(
-            "mnist-cpu",
-            "full MNIST (IDX folder) on a CPU: as mnist-subset-cpu",
-            16,
-            8000,
-            64,
-            2e-3,
-            0.999,
-        ),
-        _image_preset(
-            "mnist-gpu",
-            "full MNIST (IDX folder) on a GPU: base 64, 100 000 steps",
-            64,
-            100000,
-            256,
-            5e-4,
-            0.9999,
-        ),
-    )
+    "points": POINTS,
+    **{
+        name: TrainingPreset(
+            name,
+            "images",
+            description,
+            {"name": "small-unet", "base": base},
+            {"steps": steps, "batch_size": batch, "lr": lr, "ema_decay": ema, "grad_clip": 1.0},
+            RECOMMENDED["images"],
+        )
+        for name, (description, base, steps, batch, lr, ema) in _IMAGE_TABLE.items()
+    },
 }
 
 
