@@ -530,7 +530,8 @@ def headline(payload: dict[str, Any]) -> str:
 
 
 def figure(payload: dict[str, Any], path: Path) -> None:
-    """Ratio vs evaluations per preset: scorelab rows solid, diffusers rows dashed."""
+    """Ratio vs evaluations, one panel per preset: scorelab rows solid, diffusers rows dashed,
+    the recommended configuration thick; the grey band is the exact samples' calibration band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -538,33 +539,47 @@ def figure(payload: dict[str, Any], path: Path) -> None:
 
     summary = summarise(payload)
     presets = payload["presets"]
-    fig, axes = plt.subplots(1, len(presets), figsize=(5 * len(presets), 4.5), squeeze=False)
-    for ax, preset in zip(axes[0], presets, strict=True):
-        for row, info in payload["rows"].items():
+    budgets = payload["budgets"]
+    rows = list(payload["rows"])
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
+    ncols = 2 if len(presets) > 1 else 1
+    nrows = math.ceil(len(presets) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.5 * nrows + 1.5), squeeze=False)
+    for ax, preset in zip(axes.flat, presets, strict=False):
+        for k, row in enumerate(rows):
             pts = [
                 (b, summary[(preset, row, b)]["ratio"])
-                for b in payload["budgets"]
+                for b in budgets
                 if "ratio" in summary.get((preset, row, b), {})
             ]
             if not pts:
                 continue
-            style = "-" if info["group"] == "scorelab" else "--"
-            width = 2.5 if row == RECOMMENDED_ROW else 1.0
-            ax.plot(*zip(*pts, strict=True), style, marker="o", ms=3, lw=width, label=row)
+            style = "-" if payload["rows"][row]["group"] == "scorelab" else "--"
+            width = 3.0 if row == RECOMMENDED_ROW else 1.2
+            ax.plot(
+                *zip(*pts, strict=True), style, marker="o", ms=3, lw=width,
+                color="black" if row == RECOMMENDED_ROW else colours[k % 20], label=row,
+            )  # fmt: skip
         cal = [
-            summary[(preset, next(iter(payload["rows"])), b)]
-            for b in payload["budgets"]
-            if "ratio" in summary.get((preset, next(iter(payload["rows"])), b), {})
+            summary[(preset, r, b)]
+            for r in rows[:1]
+            for b in budgets
+            if "ratio" in summary.get((preset, r, b), {})
         ]
         if cal:
-            top = np.mean([c["calibration"] + 2 * c["calibration_sd"] for c in cal])
-            ax.axhspan(0.0, top, color="grey", alpha=0.2, label="calibration band (at the floor)")
-        ax.set(xscale="log", yscale="log", xlabel="score evaluations", title=preset)
-        ax.set_ylabel("sliced-W2 / noise floor")
-        ax.set_ylim(0.8, None)
+            top = float(np.mean([c["calibration"] + 2 * c["calibration_sd"] for c in cal]))
+            ax.axhspan(0.0, top, color="grey", alpha=0.25, label="at the floor (calibration band)")
+        n_seeds = len({e["seed"] for e in payload["exact"] if e["preset"] == preset})
+        ax.set(xscale="log", yscale="log", title=f"{preset} ({n_seeds} seeds, n = {payload['n']})")
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(xlabel="score evaluations", ylabel="sliced-W2 / noise floor", ylim=(0.8, None))
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, -1].legend(fontsize="x-small", loc="upper right")
-    fig.tight_layout()
+    for ax in list(axes.flat)[len(presets) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
+    fig.tight_layout(rect=(0, 0.14 if nrows > 1 else 0.25, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"wrote {path}")
@@ -668,6 +683,7 @@ def main() -> None:
     parser.add_argument("--part", help="write results/fewstep_PART.json (a share of the presets)")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds in this order (default 0-19)")
     parser.add_argument("--only", help="run only the rows whose name contains this text")
+    parser.add_argument("--budgets", nargs="+", type=int, help="evaluation budgets to run")
     parser.add_argument("--merge", nargs="+", metavar="PART", help="join parts into fewstep.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -683,9 +699,11 @@ def main() -> None:
         save_results("fewstep", payload)
         args.report = True
     if args.tune:
-        payload = run_grid(
-            tune_rows(args.tune), presets, TUNE_SEEDS, TUNE_BUDGETS, f"fewstep_tune_{args.tune}", {}
-        )
+        rows = [r for r in tune_rows(args.tune) if (args.only or "") in r.name]
+        budgets = tuple(args.budgets) if args.budgets else TUNE_BUDGETS
+        suffix = f"_{args.part}" if args.part else ""
+        name = f"fewstep_tune_{args.tune}{suffix}"
+        payload = run_grid(rows, presets, TUNE_SEEDS, budgets, name, {})
         print_tune(payload)
         return
     name = "fewstep_quick" if args.quick else "fewstep"
@@ -695,6 +713,7 @@ def main() -> None:
     else:
         seeds, budgets = (QUICK_SEEDS, QUICK_BUDGETS) if args.quick else (SEEDS, BUDGETS)
         seeds = tuple(args.seeds) if args.seeds else seeds
+        budgets = tuple(args.budgets) if args.budgets else budgets
         rows = [r for r in scorelab_rows() + diffusers_rows() if (args.only or "") in r.name]
         payload = run_grid(rows, presets, seeds, budgets, name, {})
     figure(payload, RESULTS_DIR / f"{name}.png")

@@ -30,6 +30,7 @@ Targets: the exact methods at ≤ 1.3× the floor, their weights within ±0.02.
     python benchmarks/bench_guidance.py            # 5 seeds, n = 2000 (about 1 min, 2-core CPU)
     python benchmarks/bench_guidance.py --quick    # 1 seed, n = 1000
     python benchmarks/bench_guidance.py --network  # trained conditional ScoreMLP + CFG (~2 min)
+    python benchmarks/bench_guidance.py --digits --run-dir /tmp/cdigits   # ~12 min, 2-core CPU
 
 ``--digits`` (``guidance_digits.json``): the command-line path on images. A class-conditional
 ``SmallUNet`` trained on the 8×8 digits with the ``digits-cpu`` preset (``plan_conditional_run``
@@ -390,6 +391,8 @@ def summarise(rows: list[dict]) -> None:
 
 
 DIGIT_GUIDANCE = (0.0, 0.5, 1.0, 2.0, 4.0)
+DIGIT_COMPLETIONS = 5
+DIGIT_CLASSIFIER_SCALES = (0.0, 1.0, 3.0, 10.0)
 
 
 def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
@@ -404,10 +407,10 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
     from scorelab.samplers import draw_samples
 
     run_dir = Path(tempfile.mkdtemp()) / "digits" if run_dir is None else run_dir
-    t0 = time.perf_counter()
     plan, train_x, test_x, labels = plan_conditional_run("digits", device="cpu")
-    train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
-    train_seconds = time.perf_counter() - t0
+    # Resumes (and so skips) a finished run in --run-dir; the log keeps the training time.
+    result = train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
+    train_seconds = result.history[-1]["time"]
     run = load_run(run_dir, device="cpu")
     x_tr, y_tr = load_images("digits", "train", seed=0)
     x_te, y_te = load_images("digits", "test", seed=0)
@@ -451,19 +454,85 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
         }
         print(row)
         rows.append(row)
+    # Classifier guidance of the same network's unconditional score (null label) with a
+    # noise-conditional LeNet trained on the run's noise range; scored by the clean classifier.
+    t0 = time.perf_counter()
+    noise = plan["noise"]
+    noisy_clf = train_classifier(
+        x_tr, y_tr, epochs=36, seed=1, n_classes=10,
+        noise_range=(noise["sigma_min"], noise["sigma_max"]),
+    )  # fmt: skip
+    noisy_seconds = time.perf_counter() - t0
+    for scale in DIGIT_CLASSIFIER_SCALES:
+        t0 = time.perf_counter()
+        g = torch.Generator().manual_seed(0)
+        xs, ys = [], []
+        for c in range(10):
+            src = class_source(run, c, classifier=noisy_clf, classifier_scale=scale)
+            try:
+                xs.append(draw_samples(src, n_per_class, generator=g).samples)
+            except FloatingPointError as err:
+                xs = None
+                print({"kind": "classifier", "scale": scale, "diverged": str(err)})
+                break
+            ys.append(torch.full((n_per_class,), c))
+        if xs is None:
+            rows.append({"kind": "classifier", "classifier_scale": scale, "diverged": True})
+            continue
+        x, y = torch.cat(xs), torch.cat(ys)
+        acc, conf = scores(x, y)
+        row = {
+            "kind": "classifier",
+            "classifier_scale": scale,
+            "n_per_class": n_per_class,
+            "accuracy": acc,
+            "confidence": conf,
+            "pixel_std_within_class": float(
+                torch.stack([x[y == c].std(0).mean() for c in range(10)]).mean()
+            ),
+            "seconds": time.perf_counter() - t0,
+        }
+        print(row)
+        rows.append(row)
     mask = image_mask("bottom-half", tuple(x_te.shape[1:]))
     mean_fill = torch.where(mask.bool(), x_te, x_tr.mean(0))
     base = {
         "full_images": scores(x_te, y_te)[0],
         "bottom_half_mean_filled": scores(mean_fill, y_te)[0],
+        "pixel_std_within_class_test_images": float(
+            torch.stack([x_te[y_te == c].std(0).mean() for c in range(10)]).mean()
+        ),
+        "bottom_half_mean_filled_mse": float((mean_fill - x_te)[:, :, 4:].square().mean()),
+        "inpaint_completions": DIGIT_COMPLETIONS,
     }
+    k = DIGIT_COMPLETIONS
     for method in ("replacement", "conditioned"):
         t0 = time.perf_counter()
-        filled, summary = inpaint_samples(run, x_te, mask, method=method, seed=0)
-        assert torch.equal(filled[:, :, :4], x_te[:, :, :4])  # known half kept exactly
-        acc, conf = scores(filled, y_te)
-        row = {"kind": "inpaint", "mask": "bottom-half", **summary, "accuracy": acc,
-               "confidence": conf, "seconds": time.perf_counter() - t0}  # fmt: skip
+        try:
+            filled, summary = inpaint_samples(run, x_te, mask, completions=k, method=method, seed=0)
+        except FloatingPointError as err:  # the sampler's DivergenceError
+            row = {"kind": "inpaint", "method": method, "diverged": str(err)}
+            print(row)
+            rows.append(row)
+            continue
+        truth = x_te.repeat_interleave(k, 0)
+        assert torch.equal(filled[:, :, :4], truth[:, :, :4])  # known half kept exactly
+        acc, conf = scores(filled, y_te.repeat_interleave(k))
+        with torch.no_grad():
+            prob = torch.softmax(clf(filled.clamp(-1, 1)), dim=1).reshape(-1, k, 10)
+        votes = torch.mode(prob.argmax(2), dim=1).values
+        row = {
+            "kind": "inpaint",
+            "mask": "bottom-half",
+            **summary,
+            "accuracy_per_completion": acc,
+            "confidence": conf,
+            "accuracy_majority_vote": float((votes == y_te).float().mean()),
+            "accuracy_mean_probability": float((prob.mean(1).argmax(1) == y_te).float().mean()),
+            "mse_filled_half": float((filled - truth)[:, :, 4:].square().mean()),
+            "value_range": [float(filled.min()), float(filled.max())],
+            "seconds": time.perf_counter() - t0,
+        }
         print(row)
         rows.append(row)
     summary = {
@@ -472,6 +541,8 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
         "preset": plan["preset"],
         "classifier_accuracy": clf_acc,
         "classifier_seconds": clf_seconds,
+        "noise_conditional_classifier_seconds": noisy_seconds,
+        "noise_conditional_classifier_clean_accuracy": classifier_accuracy(noisy_clf, x_te, y_te),
         "n_test": len(x_te),
         **base,
     }

@@ -278,10 +278,12 @@ def default_point(data: Tensor, judge: Judge, seed: int, steps: int, draws: int)
     """Train the default recipe for ``steps``; quality with its recommended sampler, averaged
     over ``draws`` sample sets (seeds 1000·seed + k, not the tuning seeds)."""
     fit = fit_2d(data, steps=steps, seed=seed)
-    ratios = []
+    ratios, ratios_20 = [], []
     for k in range(draws):
         gen = torch.Generator().manual_seed(1000 * seed + k)
         ratios.append(judge.ratio(fit.sample(N, generator=gen)))
+        gen = torch.Generator().manual_seed(1000 * seed + k)  # `--steps 20`
+        ratios_20.append(judge.ratio(fit.sample(N, generator=gen, steps=20)))
     config = TRAINING_PRESETS["points"].sampler
     return {
         "step": steps,
@@ -290,6 +292,8 @@ def default_point(data: Tensor, judge: Judge, seed: int, steps: int, draws: int)
         "cpu_s": fit.cpu_seconds,
         "ratio": _mean(ratios),
         "ratio_draws": ratios,
+        "ratio_at_20_evals": _mean(ratios_20),
+        "ratio_at_20_evals_draws": ratios_20,
         "sampler": config.to_dict(),
         "evals": evaluation_count(config),
         "_fit": fit,

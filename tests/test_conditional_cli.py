@@ -196,6 +196,24 @@ def test_inpainting_a_mixture_matches_the_exact_conditional(tmp_path, mixture_fi
         assert torch.all((share - exact[b]).abs() < 4 * se + 0.01), (b, share, exact[b])
 
 
+def test_inpainting_a_mixture_with_a_mask_per_row() -> None:
+    """Rows with different masks each follow their own exact conditional law."""
+    x = torch.tensor([[0.0, 2.0], [2.0, 1.0]])
+    mask = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    k = 1000
+    y, summary = inpaint_samples(_mixture(), x, mask, completions=k, seed=4)
+    assert summary["method"] == "conditioned" and y.shape == (2 * k, 2)
+    y = y.double().reshape(2, k, 2)
+    assert torch.all(y[0, :, 0] == 0.0) and torch.all(y[1, :, 1] == 1.0)
+    for b, (known, free) in enumerate(((0, 1), (1, 0))):
+        m = torch.zeros(2)
+        m[known] = 1
+        law = ObservedMixture(_mixture(), m, x[b : b + 1].double())
+        want = law.mean()[0, free]
+        std = law.covariance()[0, free, free].sqrt()
+        assert abs(float(y[b, :, free].mean() - want)) < 5 * float(std) / math.sqrt(k)
+
+
 @pytest.mark.parametrize("method", ["replacement", "conditioned"])
 def test_inpainting_a_run_keeps_known_values(cond_run, tmp_path, method) -> None:
     x = np.array([[-2.0, 0.1], [2.0, -0.2]], dtype=np.float32)
@@ -359,6 +377,9 @@ def test_bad_inpaint_inputs(tmp_path, capsys) -> None:
     err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--method", "replacement",
                   "--sampler", "ode-euler"], capsys)  # fmt: skip
     assert "--method conditioned" in err
+    err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--reconstruction-scale", "1"],
+                 capsys)  # fmt: skip
+    assert "--reconstruction-scale" in err and "exact" in err
     with pytest.raises(ValueError, match="--completions"):
         inpaint_samples(get_target("ring-8"), torch.zeros(1, 2), torch.tensor([1.0, 0.0]),
                         completions=0)  # fmt: skip

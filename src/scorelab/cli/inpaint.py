@@ -50,6 +50,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default: conditioned for --target, replacement for runs",
     )
+    p.add_argument(
+        "--reconstruction-scale",
+        type=float,
+        default=None,
+        metavar="S",
+        help="--method conditioned on a run: the reconstruction-guidance scale (default 0.1, "
+        "measured on digits; 1 diverges there)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_sampler_arguments(p)
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=device,
         progress=args.progress,
+        reconstruction_scale=args.reconstruction_scale,
         **options,
     )
     print(json.dumps(summary), file=sys.stderr)

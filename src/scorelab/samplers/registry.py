@@ -457,7 +457,7 @@ class SamplerConfig:
 #: (``benchmarks/RESULTS_fewstep.md``).
 RECOMMENDED: dict[str, SamplerConfig] = {
     "exact": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
-    "points": SamplerConfig("dpmpp-3m", 20, {"ladder": "geometric", "prior": "moment-matched"}),
+    "points": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
     "images": SamplerConfig("dpmpp-2m-sde", 25, {"ladder": "karras", "prior": "moment-matched"}),
 }
 
