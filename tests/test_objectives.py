@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from scorelab.cli.main import main
+from scorelab.samplers import RECOMMENDED
 from scorelab.training import read_metrics
 from scorelab.training.objectives import OBJECTIVES
 
@@ -23,7 +24,7 @@ def test_objective_trains_lowers_its_loss_and_samples(objective, tmp_path, capsy
     config = json.loads((run / "config.json").read_text())
     assert config["noise"]["objective"] == objective
     expected = OBJECTIVES[objective].sampler
-    assert config["sampler"]["sampler"] == (expected.sampler if expected else "dpmpp-3m")
+    assert config["sampler"] == (expected or RECOMMENDED["points"]).to_dict()
     rows = [r for r in read_metrics(run / "metrics.csv") if "train_loss" in r]
     first = np.mean([r["train_loss"] for r in rows[:3]])
     last = np.mean([r["train_loss"] for r in rows[-3:]])

@@ -41,7 +41,12 @@ def plan_run(
 ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
     """``(plan, train_x, test_x)``: a run on ``source`` as plain values, and its data.
 
-    Keywords as :func:`plan_conditional_run` (which see), for an unconditional network.
+    Keywords: ``preset`` (name or :class:`TrainingPreset`; default
+    :func:`~scorelab.training.presets.preset_for` the source and device), ``n``, ``seed``,
+    ``test_fraction``, ``device``, ``steps``, ``sigma_max``, ``sigma_min``, ``dequantize``,
+    ``objective`` (``scorelab.training.objectives``; its matching sampler becomes the run's
+    recommended one), ``model`` (size keywords of the network) and ``train`` (fields of the
+    training config).
     """
     plan, train_x, test_x, _ = _plan_run(source, conditional=False, **kwargs)
     return plan, train_x, test_x
@@ -61,7 +66,7 @@ def plan_conditional_run(
     The network gets ``num_classes`` (the largest label + 1, a mixture's component count) and
     the loss drops labels with probability ``P_UNCOND`` (``scorelab.training.presets``), so one
     network gives ``s(x, σ, y)`` and ``s(x, σ)`` for classifier-free guidance. The plan records
-    ``"conditional": true`` and ``"num_classes"``. Other keywords as :func:`plan_run`.
+    ``"conditional": true`` and ``"num_classes"``. Other keywords as :func:`plan_run`'s.
     """
     return _plan_run(source, conditional=True, label_column=label_column, **kwargs)
 
@@ -84,13 +89,8 @@ def _plan_run(
     model: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, Any]:
-    """``(plan, train_x, test_x, labels)`` (``labels``: ``(train_y, test_y)`` or ``None``).
-
-    ``preset`` defaults to :func:`~scorelab.training.presets.preset_for` the source and device.
-    ``objective`` names a training objective (``scorelab.training.objectives``; its matching
-    sampler becomes the run's recommended one). ``model`` overrides size keywords of the network,
-    ``train`` fields of the training config.
-    """
+    """``(plan, train_x, test_x, labels)`` (``labels``: ``(train_y, test_y)`` or ``None``);
+    the keywords are documented on :func:`plan_run`."""
     from scorelab.data import is_target_source
     from scorelab.data.toy import TOY_DATASETS
     from scorelab.training.config import resolve_device
