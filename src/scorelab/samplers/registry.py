@@ -177,11 +177,6 @@ def _plus_denoise(steps: int, options: Mapping[str, Any]) -> int:
     return steps + int(options["denoise"])
 
 
-def _one_per_level(steps: int, options: Mapping[str, Any]) -> int:
-    # M levels, one evaluation each; without the step to σ = 0 the last level is never evaluated.
-    return steps - 1 + int(options["denoise"])
-
-
 def _two_per_step(steps: int, options: Mapping[str, Any]) -> int:
     return 2 * steps + int(options["denoise"])
 
@@ -377,7 +372,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
             "ladder",
             "UniPC: predictor UniP + corrector UniC re-using each evaluation (Zhao et al. 2023)",
             10,
-            _one_per_level,
+            _ladder_levels,
             "σ levels (1 evaluation each)",
             (
                 Option("order", int, 3, "multistep order (unipc 1-3, ipndm/deis 1-4)"),
@@ -390,7 +385,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
             "ladder",
             "improved PNDM: Adams–Bashforth in σ, equal-step coefficients (Zhang & Chen 2022)",
             10,
-            _one_per_level,
+            _ladder_levels,
             "σ levels (1 evaluation each)",
             (Option("order", int, 3, "multistep order (unipc 1-3, ipndm/deis 1-4)"),),
         ),
@@ -400,7 +395,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
             "ladder",
             "tAB-DEIS: exponential integrator, ε polynomial in σ (Zhang & Chen 2022)",
             10,
-            _one_per_level,
+            _ladder_levels,
             "σ levels (1 evaluation each)",
             (
                 Option("order", int, 3, "multistep order (unipc 1-3, ipndm/deis 1-4)"),
@@ -419,7 +414,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
             "ladder",
             "DPM-Solver++(3M) SDE: the stochastic 3M variant (Lu et al. 2022)",
             10,
-            _one_per_level,
+            _ladder_levels,
             "σ levels (1 evaluation each)",
             (Option("eta", float, 1.0, "η: 1 = reverse SDE, 0 = the 3M ODE"),),
         ),
