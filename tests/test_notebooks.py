@@ -18,8 +18,9 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: What a notebook may take in fast mode on two shared cores (the aim is about 20 s).
 FAST_LIMIT_S = 60.0
-#: The issue's list: quick start, DSM in 2-D, SDEs, images and one notebook per seed.
-EXPECTED = ("01_quickstart", "02_dsm_2d", "03_sdes", "04_images") + tuple(
+#: The issue's list: quick start, DSM in 2-D, SDEs, images, controllable generation and one
+#: notebook per seed.
+EXPECTED = ("01_quickstart", "02_dsm_2d", "03_sdes", "04_images", "05_controllable") + tuple(
     f"seed00{i}" for i in range(5)
 )
 
