@@ -330,7 +330,9 @@ def steps_for(name: str, budget: int) -> int:
     return best
 
 
-def sampler_comparison(fit, judge: Judge, draws: int) -> dict[str, dict]:
+def sampler_comparison(
+    fit, judge: Judge, draws: int, budgets: tuple[int, ...] = BUDGETS
+) -> dict[str, dict]:
     """Every few-step configuration at 5, 10 and 20 evaluations, and the stochastic samplers at
     their defaults, on one trained default model, each averaged over ``draws`` sample sets on
     tuning seeds (500 + k)."""
@@ -340,7 +342,7 @@ def sampler_comparison(fit, judge: Judge, draws: int) -> dict[str, dict]:
             f"{name} {ladder} @{budget}",
             SamplerConfig(name, steps_for(name, budget), {"ladder": ladder}),
         )
-        for budget in BUDGETS
+        for budget in budgets
         for name, ladder in FEW_STEP
     ] + [(name, SamplerConfig(name)) for name in STOCHASTIC]
     for label, config in runs:
@@ -381,7 +383,10 @@ def run_dataset(name: str, data: Tensor, args: argparse.Namespace, judge: Judge)
         finals.append(point)
         print(f"  default  seed {seed}  {point['train_s']:6.1f}s  ratio {point['ratio']:.2f}",
               flush=True)  # fmt: skip
-    samplers = sampler_comparison(curve[-1]["_fit"], judge, args.draws) if args.samplers else {}
+    budgets = (10,) if args.quick else BUDGETS
+    samplers = (
+        sampler_comparison(curve[-1]["_fit"], judge, args.draws, budgets) if args.samplers else {}
+    )
     for key, val in samplers.items():
         print(f"  sampler {key}: ratio {val['ratio']:.2f} ({val['evals']} evals)", flush=True)
     seeds = {}

@@ -35,7 +35,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], float]] = {
     "training": ("bench_training.py", ["--quick"], [], 40),
     "langevin_modes": ("bench_langevin_modes.py", ["--quick"], [], 10),
     "likelihood": ("bench_likelihood.py", ["--quick"], [], 10),
-    "recipes": ("bench_recipes.py", ["--only", "seed001-anticorrelated"], ["--threads", "1"], 20),
+    "recipes": ("bench_recipes.py", ["--only", "seed001-langevin"], ["--threads", "1"], 20),
     "images": ("bench_images.py", ["--quick", "--only", "digits"], [], 60),
     "distributed": ("bench_distributed.py", ["--quick"], [], 5),
     "faults": ("bench_faults.py", ["--quick"], [], 30),
