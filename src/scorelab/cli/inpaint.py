@@ -64,22 +64,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scorelab.runs import target_or_run
     from scorelab.runs.inpaint import inpaint_to_file
     from scorelab.training.config import resolve_device
 
     device = resolve_device(args.device)
-    if (args.target is None) == (args.run_dir is None):
-        raise ValueError("give exactly one of --target NAME or RUN_DIR")
-    if args.target is not None:
-        from scorelab.samplers import RECOMMENDED
-        from scorelab.targets import get_target
-
-        base, recommended = get_target(args.target), RECOMMENDED["exact"]
-    else:
-        from scorelab.runs import load_run
-
-        base = load_run(args.run_dir, device=str(device))
-        recommended = base.recommended_sampler
+    base, recommended = target_or_run(args.target, args.run_dir, device=str(device))
     sampler, options = sampler_choice(args, recommended)
     if args.sampler is None:
         sampler = None  # the library's default for the method

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # checked first, for --target and RUN_DIR alike
     if (args.target is None) == (args.run_dir is None):
         raise ValueError(
-            "give exactly one of --target NAME or RUN_DIR (see `scorelab sample --list`)"
+            "give exactly one of --target NAME_OR_FILE or RUN_DIR (see `scorelab sample --list`)"
         )
     if args.out is None:
         raise ValueError("--out FILE.npy is required")
@@ -111,14 +111,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--classifier needs --class C: the classifier steers towards a class")
     if args.classifier_scale is not None and args.classifier is None:
         raise ValueError("--classifier-scale needs --classifier PATH")
-    if args.target is not None:
-        from scorelab.targets import get_target
+    from scorelab.runs import target_or_run
 
-        base = get_target(args.target)
-    else:
-        from scorelab.runs import load_run
-
-        base = load_run(args.run_dir, device=str(device))
+    base, _ = target_or_run(args.target, args.run_dir, device=str(device))
     if args.classes is not None:
         return _run_classes(args, base, n, device)
     if args.target is not None:

@@ -17,6 +17,7 @@ from scorelab.runs.folder import (
     load_run_labelled_data,
     read_run_config,
     run_config_json,
+    target_or_run,
 )
 from scorelab.runs.sampling import sample_to_file
 from scorelab.runs.training import (
@@ -46,5 +47,6 @@ __all__ = [
     "read_run_config",
     "run_config_json",
     "sample_to_file",
+    "target_or_run",
     "train_run",
 ]

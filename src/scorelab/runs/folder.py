@@ -124,6 +124,22 @@ class Run:
         )
 
 
+def target_or_run(
+    target: str | None, run_dir: str | os.PathLike | None, *, device: str = "auto"
+) -> tuple[Any, SamplerConfig]:
+    """``(base, recommended)`` for commands that take ``--target NAME_OR_FILE`` or ``RUN_DIR``:
+    an analytic target (exact scores; ``RECOMMENDED["exact"]``) or a loaded :class:`Run` (its
+    preset's sampler). Exactly one of the two must be given."""
+    if (target is None) == (run_dir is None):
+        raise ValueError("give exactly one of --target NAME_OR_FILE or RUN_DIR")
+    if target is not None:
+        from scorelab.targets import get_target
+
+        return get_target(target), RECOMMENDED["exact"]
+    run = load_run(run_dir, device=str(device))
+    return run, run.recommended_sampler
+
+
 def load_run(run_dir: str | os.PathLike, *, device: str = "auto", use_ema: bool = True) -> Run:
     """Load a run folder: rebuild the network from its spec and load the latest weights."""
     from scorelab.models import build_model
