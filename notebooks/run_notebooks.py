@@ -90,9 +90,10 @@ def execute_notebook(
 
     with tempfile.TemporaryDirectory(prefix="scorelab-nb-") as tmp:
         cwd = Path(workdir) if workdir is not None else Path(tmp)
+        km = this_python_kernel()
         client = NotebookClient(
             nb,
-            km=this_python_kernel(),
+            km=km,
             timeout=timeout,
             resources={"metadata": {"path": str(cwd)}},
             on_cell_error=on_cell_error,
@@ -107,6 +108,10 @@ def execute_notebook(
             text = _ANSI.sub("", str(err)).strip()
             last = text.splitlines()[-1] if text else repr(err)
             raise NotebookExecutionError(f"{path.name}: {where} failed: {last}\n\n{text}") from None
+        finally:
+            # nbclient shuts down only kernels it started itself; this one is ours.
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
     return nb, time.perf_counter() - start
 
 

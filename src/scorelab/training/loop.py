@@ -339,7 +339,12 @@ def _train(
             _save(run, run_dir)
     history = list(log.rows) if log is not None else []
     start, elapsed0, recent = time.perf_counter(), run.loop["elapsed_s"], deque(maxlen=5)
-    bar = tqdm(total=config.steps, initial=run.step, unit="step", disable=not (progress and main))
+    # No tqdm object at all unless a bar is shown: even a disabled bar takes tqdm's lock, a
+    # multiprocessing semaphore shared across fork, and a process killed while holding it would
+    # leave every later forked process waiting on it.
+    bar = (
+        tqdm(total=config.steps, initial=run.step, unit="step") if progress and main else None
+    )
     try:
         while run.step < config.steps:
             # The one place a batch is drawn.
@@ -358,7 +363,8 @@ def _train(
             run.step += 1
             recent.append(loss)
             _accumulate(run.loop, loss, norm, elapsed0 + time.perf_counter() - start)
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
 
             row = _row(run, lr, len(data))
             if row and (run.step % config.eval_every == 0 or run.step == config.steps):
@@ -368,16 +374,18 @@ def _train(
                 history.append(row)
                 if log is not None:
                     log.append(row)
-                bar.set_postfix(
-                    {k: f"{row[k]:.4g}" for k in ("train_loss", "test_loss") if k in row}
-                )
+                if bar is not None:
+                    bar.set_postfix(
+                        {k: f"{row[k]:.4g}" for k in ("train_loss", "test_loss") if k in row}
+                    )
             due = run.step % config.checkpoint_every == 0 or run.step == config.steps
             if run_dir is not None and main and due:
                 _save(run, run_dir)
             if callback is not None:
                 callback({"step": run.step, "loss": loss, "grad_norm": norm, "lr": lr, **row})
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     model.eval()
     ema_model = run.ema.module if run.ema is not None else None
     return TrainResult(model, ema_model, history, run.step, run_dir)
