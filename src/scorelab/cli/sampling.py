@@ -81,9 +81,3 @@ def sampler_choice(
 
 def _flag(name: str) -> str:
     return "--no-denoise" if name == DENOISE.name else _all_options()[name].flag
-
-
-def describe_config(config: SamplerConfig) -> str:
-    """``dpmpp-3m, 10 steps, ladder=geometric`` — for messages."""
-    opts = ", ".join(f"{k}={v}" for k, v in config.options.items())
-    return f"{config.sampler}, {config.steps} steps" + (f", {opts}" if opts else "")

@@ -49,8 +49,6 @@ from scorelab.samplers.result import SampleResult
 from scorelab.samplers.reverse_sde import predictor_corrector, reverse_sde
 from scorelab.sde import SDES
 
-SCHEDULES = ("clean", "annealed", "ladder", "sde")
-
 
 @dataclass(frozen=True)
 class Option:
