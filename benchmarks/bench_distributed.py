@@ -123,6 +123,7 @@ def main() -> None:
         one = next(r for r in rows if r["model"] == row["model"] and r["nproc"] == 1)
         row["speedup_vs_1"] = row["steps_per_s"] / one["steps_per_s"]
     name = "distributed" + (f"-{args.suffix}" if args.suffix else "")
+    name += "_quick" if args.quick else ""
     save_results(name, {
         "mode": mode,
         "loss": "multi-level DSM, 10 geometric sigmas, Adam, EMA 0.999, grad clip 1",
