@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+from exact_gaussian import F64, exact_denoise, exact_flow
 
 from scorelab.metrics import LawReference, mixture_weights
 from scorelab.samplers import (
@@ -29,7 +30,6 @@ from scorelab.samplers.multistep import lagrange_step_weights, log_sigma_step_we
 from scorelab.sde import geometric_sigmas, karras_sigmas
 from scorelab.targets import Gaussian, get_target
 
-F64 = torch.float64
 NEW = ("unipc", "ipndm", "deis", "dpmpp-3m-sde")
 
 
@@ -47,26 +47,6 @@ def _ode(name: str):
 def gauss() -> Gaussian:
     """A 2-D Gaussian with a nonzero mean and unequal, correlated variances."""
     return Gaussian(torch.tensor([1.0, -2.0]), torch.tensor([[2.0, 0.6], [0.6, 0.5]]))
-
-
-def _sqrtm(a: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(a)
-    return vecs @ torch.diag(vals.sqrt()) @ vecs.T
-
-
-def exact_flow(g: Gaussian, x: torch.Tensor, sigma_from: float, sigma_to: float) -> torch.Tensor:
-    """``m + (C + σ_to²)^½ (C + σ_from²)^-½ (x − m)``: the exact VE probability-flow map."""
-    m, c = g.mean().to(F64), g.covariance().to(F64)
-    eye = torch.eye(len(m), dtype=F64)
-    a = _sqrtm(c + sigma_to**2 * eye) @ torch.linalg.inv(_sqrtm(c + sigma_from**2 * eye))
-    return m + (x - m) @ a.T
-
-
-def exact_denoise(g: Gaussian, x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Tweedie's ``E[x₀ | x] = m + C(C + σ²)⁻¹(x − m)``."""
-    m, c = g.mean().to(F64), g.covariance().to(F64)
-    k = c @ torch.linalg.inv(c + sigma**2 * torch.eye(len(m), dtype=F64))
-    return m + (x - m) @ k.T
 
 
 def _start(g: Gaussian, sigma: float, n: int = 256) -> torch.Tensor:

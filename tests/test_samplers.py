@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from exact_gaussian import F64, exact_denoise, exact_flow
 
 from scorelab.samplers import (
     DivergenceError,
@@ -27,8 +28,6 @@ from scorelab.samplers import (
 from scorelab.sde import VESDE, VPSDE, VESDELambda, geometric_sigmas, karras_sigmas
 from scorelab.targets import Gaussian, anticorrelated, mixture_1d
 
-F64 = torch.float64
-
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -38,26 +37,6 @@ def gen(seed: int = 0) -> torch.Generator:
 def gauss() -> Gaussian:
     """A 2-D Gaussian with a nonzero mean and unequal, correlated variances."""
     return Gaussian(torch.tensor([1.0, -2.0]), torch.tensor([[2.0, 0.6], [0.6, 0.5]]))
-
-
-def sqrtm(a: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(a)
-    return vecs @ torch.diag(vals.sqrt()) @ vecs.T
-
-
-def exact_flow(g: Gaussian, x: torch.Tensor, sigma_from: float, sigma_to: float) -> torch.Tensor:
-    """Exact VE probability-flow map of a Gaussian: μ + (Σ+σ_to²)^½ (Σ+σ_from²)^-½ (x − μ)."""
-    mu, cov = g.mean().to(F64), g.covariance().to(F64)
-    eye = torch.eye(len(mu), dtype=F64)
-    a = sqrtm(cov + sigma_to**2 * eye) @ torch.linalg.inv(sqrtm(cov + sigma_from**2 * eye))
-    return mu + (x - mu) @ a.T
-
-
-def exact_denoise(g: Gaussian, x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Tweedie's E[x0 | x] for x = x0 + σz: μ + Σ(Σ+σ²)⁻¹(x − μ)."""
-    mu, cov = g.mean().to(F64), g.covariance().to(F64)
-    k = cov @ torch.linalg.inv(cov + sigma**2 * torch.eye(len(mu), dtype=F64))
-    return mu + (x - mu) @ k.T
 
 
 def noised_draw(g: Gaussian, sigma: float, n: int, seed: int = 0) -> torch.Tensor:
