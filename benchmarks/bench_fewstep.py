@@ -119,6 +119,13 @@ def scorelab_rows() -> list[Row]:
         scorelab_row("scorelab ipndm geometric", "ipndm", ladder="geometric"),
         scorelab_row("scorelab deis karras ρ=3", "deis", ladder="karras", rho=3.0),
         scorelab_row("scorelab deis log-sigma karras", "deis", ladder="karras", time="log-sigma"),
+        scorelab_row(
+            "scorelab deis log-sigma karras, lower-order final",
+            "deis",
+            ladder="karras",
+            time="log-sigma",
+            lower_order_final=True,
+        ),
         scorelab_row("scorelab dpmpp-3m-sde geometric", "dpmpp-3m-sde", ladder="geometric"),
     ]
 
@@ -592,7 +599,9 @@ def figure(payload: dict[str, Any], path: Path) -> None:
 
 def tune_rows(stage: str) -> list[Row]:
     """Stage ``ladder``: each sampler × ladder at the default σ range; stage ``range``: σ range
-    and ladder for the leading samplers (σ factors relative to the law's scale)."""
+    and ladder for the leading samplers (σ factors relative to the law's scale); ``deis``: DEIS
+    in log σ; ``final``: the recommendation against DEIS in log σ with and without diffusers'
+    lower-order final steps, on every preset."""
     rows = []
     if stage == "ladder":
         for sampler in ("dpmpp-3m", "unipc", "ipndm", "deis", "dpmpp-3m-sde"):
@@ -610,6 +619,21 @@ def tune_rows(stage: str) -> list[Row]:
         rows.append(
             scorelab_row(
                 "deis log-sigma order 2 karras", "deis", ladder="karras", order=2, time="log-sigma"
+            )
+        )
+        return rows
+    if stage == "final":
+        rows.append(scorelab_row("recommended", None))
+        rows.append(
+            scorelab_row("deis log-sigma karras", "deis", ladder="karras", time="log-sigma")
+        )
+        rows.append(
+            scorelab_row(
+                "deis log-sigma karras, lower-order final",
+                "deis",
+                ladder="karras",
+                time="log-sigma",
+                lower_order_final=True,
             )
         )
         return rows
@@ -676,7 +700,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 0, budgets 6 and 10")
     parser.add_argument(
-        "--tune", choices=("ladder", "range", "deis"), help="tuning stage (seeds 1000+)"
+        "--tune",
+        choices=("ladder", "range", "deis", "final"),
+        help="tuning stage (seeds 1000+)",
     )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--report", action="store_true", help="tables and figure from the JSON")

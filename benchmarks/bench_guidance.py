@@ -30,17 +30,23 @@ Targets: the exact methods at ≤ 1.3× the floor, their weights within ±0.02.
     python benchmarks/bench_guidance.py            # 5 seeds, n = 2000 (about 1 min, 2-core CPU)
     python benchmarks/bench_guidance.py --quick    # 1 seed, n = 1000
     python benchmarks/bench_guidance.py --network  # trained conditional ScoreMLP + CFG (~2 min)
-    python benchmarks/bench_guidance.py --digits --run-dir /tmp/cdigits   # ~12 min, 2-core CPU
+    python benchmarks/bench_guidance.py --digits --run-dir /tmp/cdigits \
+        --uncond-run-dir /tmp/udigits                                     # ~30 min, 2-core CPU
 
 ``--digits`` (``guidance_digits.json``): the command-line path on images. A class-conditional
 ``SmallUNet`` trained on the 8×8 digits with the ``digits-cpu`` preset (``plan_conditional_run``
 + ``train_run``, as ``scorelab train --data digits --conditional``; label dropout 0.1), then (a)
 ``class_source`` + the recommended image sampler for every class at guidance ``w`` in
-``DIGIT_GUIDANCE``, scored by the project's LeNet classifier (trained here, 36 epochs, as
-``scorelab classifier``): the share classified as the asked class and the mean confidence; (b)
-the bottom half of every test image hidden and filled by ``inpaint_samples`` (replacement and
-conditioned), scored by the classifier's accuracy against the true labels, beside the accuracy on
-the full images and on the half images with the bottom filled with the training mean.
+``DIGIT_GUIDANCE`` (classifier-free) and at classifier scales ``DIGIT_CLASSIFIER_SCALES``
+(a noise-conditional LeNet), scored by the project's LeNet classifier (trained here, 36 epochs,
+as ``scorelab classifier``): the share classified as the asked class, the mean confidence and
+the per-class Fréchet distance in the classifier's features (each class's samples against that
+class's real digits, over the real-vs-real floor at the same n); (b) an unconditional
+``digits-cpu`` run (``scorelab train --data digits``) fills the hidden bottom half of every test
+image by ``inpaint_samples`` (replacement with the library's default RePaint resampling, plain
+replacement, and conditioned), scored by the classifier's accuracy against the true labels,
+beside the accuracy on the full images, on the bottom filled with the training mean, and on the
+bottom halves of the nearest training digits by top half (the data's own conditional).
 
 ``--network`` (a separate result file, ``guidance_network.json``): a class-conditional
 ``ScoreMLP`` trained on 20 000 exact draws with ``conditional_dsm_loss`` (label dropout 0.2,
@@ -395,23 +401,31 @@ DIGIT_COMPLETIONS = 5
 DIGIT_CLASSIFIER_SCALES = (0.0, 1.0, 3.0, 10.0)
 
 
-def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
-    """Conditional digits run: class accuracy vs guidance and bottom-half inpainting accuracy."""
+def digits_rows(run_dir: Path | None, uncond_dir: Path | None, n_per_class: int) -> dict:
+    """Conditional digits run: class accuracy and per-class Fréchet distance vs guidance;
+    bottom-half inpainting accuracy with an unconditional run."""
     import tempfile
 
     from scorelab.data.images import load_images
+    from scorelab.metrics.fid import image_quality_report
     from scorelab.models.classifier import classifier_accuracy, train_classifier
-    from scorelab.runs import load_run, plan_conditional_run, train_run
+    from scorelab.runs import load_run, plan_conditional_run, plan_run, train_run
     from scorelab.runs.conditional import class_source
     from scorelab.runs.inpaint import image_mask, inpaint_samples
     from scorelab.samplers import draw_samples
 
-    run_dir = Path(tempfile.mkdtemp()) / "digits" if run_dir is None else run_dir
+    tmp = Path(tempfile.mkdtemp())
+    run_dir = tmp / "digits-conditional" if run_dir is None else run_dir
+    uncond_dir = tmp / "digits" if uncond_dir is None else uncond_dir
     plan, train_x, test_x, labels = plan_conditional_run("digits", device="cpu")
     # Resumes (and so skips) a finished run in --run-dir; the log keeps the training time.
     result = train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
     train_seconds = result.history[-1]["time"]
     run = load_run(run_dir, device="cpu")
+    uplan, utrain_x, utest_x = plan_run("digits", device="cpu")
+    uresult = train_run(uplan, utrain_x, utest_x, uncond_dir, progress=False)
+    uncond_seconds = uresult.history[-1]["time"]
+    uncond = load_run(uncond_dir, device="cpu")
     x_tr, y_tr = load_images("digits", "train", seed=0)
     x_te, y_te = load_images("digits", "test", seed=0)
     t0 = time.perf_counter()
@@ -419,6 +433,25 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
     clf_seconds = time.perf_counter() - t0
     clf_acc = classifier_accuracy(clf, x_te, y_te)
     print(f"trained {plan['train']['steps']} steps in {train_seconds:.0f} s; classifier {clf_acc}")
+    # Per-class Fréchet distance: each class's samples against that class's real digits (train
+    # and test: the test set alone has ~36 per class), floor = two disjoint halves of the real
+    # ones at the same n, 5 splits (image_quality_report).
+    x_all, y_all = torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])
+
+    def per_class_fd(x: torch.Tensor, y: torch.Tensor) -> dict:
+        reports = [
+            image_quality_report(clf, x[y == c], x_all[y_all == c], seed=0, n_splits=5)
+            for c in range(10)
+        ]
+        ratios = [r["ratio"] for r in reports]
+        return {
+            "fd_per_class": [r["fid"] for r in reports],
+            "fd_floor_per_class": [r["floor"] for r in reports],
+            "fd_ratio_per_class": ratios,
+            "fd_ratio_mean": float(np.mean(ratios)),
+            "fd_ratio_max": float(np.max(ratios)),
+            "fd_n": reports[0]["n_samples"],
+        }
 
     def scores(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         with torch.no_grad():
@@ -450,6 +483,7 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
             ),
             "score_evals": n_evals,
             "network_evals": n_evals * (1 if w == 0 else 2),
+            **per_class_fd(x, y),
             "seconds": time.perf_counter() - t0,
         }
         print(row)
@@ -490,6 +524,7 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
             "pixel_std_within_class": float(
                 torch.stack([x[y == c].std(0).mean() for c in range(10)]).mean()
             ),
+            **per_class_fd(x, y),
             "seconds": time.perf_counter() - t0,
         }
         print(row)
@@ -506,15 +541,32 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
         "inpaint_completions": DIGIT_COMPLETIONS,
     }
     k = DIGIT_COMPLETIONS
-    for method in ("replacement", "conditioned"):
+    # The data's own conditional, as a reference: each test image's top half above the bottom
+    # halves of the k training digits whose top halves are nearest (a nearest-neighbour draw of
+    # p(bottom | top)); a sampler of the true conditional would score about this.
+    top = x_te[:, :, :4].flatten(1)
+    nearest = torch.cdist(top, x_tr[:, :, :4].flatten(1)).topk(k, largest=False).indices
+    neighbours = torch.where(mask.bool(), x_te[:, None], x_tr[nearest]).flatten(0, 1)
+    settings = [
+        ("replacement", {}),  # the library's default (REPLACEMENT_LEVELS, REPLACEMENT_RESAMPLE)
+        ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the old default
+        ("conditioned", {}),
+        ("nearest training neighbours", None),
+    ]
+    for method, kwargs in settings:
         t0 = time.perf_counter()
-        try:
-            filled, summary = inpaint_samples(run, x_te, mask, completions=k, method=method, seed=0)
-        except FloatingPointError as err:  # the sampler's DivergenceError
-            row = {"kind": "inpaint", "method": method, "diverged": str(err)}
-            print(row)
-            rows.append(row)
-            continue
+        if kwargs is None:
+            filled, summary = neighbours, {"method": method, "n_evals": 0}
+        else:
+            try:
+                filled, summary = inpaint_samples(
+                    uncond, x_te, mask, completions=k, method=method, seed=0, **kwargs
+                )
+            except FloatingPointError as err:  # the sampler's DivergenceError
+                row = {"kind": "inpaint", "method": method, "diverged": str(err)}
+                print(row)
+                rows.append(row)
+                continue
         truth = x_te.repeat_interleave(k, 0)
         assert torch.equal(filled[:, :, :4], truth[:, :, :4])  # known half kept exactly
         acc, conf = scores(filled, y_te.repeat_interleave(k))
@@ -537,6 +589,8 @@ def digits_rows(run_dir: Path | None, n_per_class: int) -> dict:
         rows.append(row)
     summary = {
         "train_seconds": train_seconds,
+        "unconditional_train_seconds": uncond_seconds,
+        "unconditional_preset": uplan["preset"],
         "train_steps": plan["train"]["steps"],
         "preset": plan["preset"],
         "classifier_accuracy": clf_acc,
@@ -565,13 +619,20 @@ def main() -> None:
         help="instead: conditional digits run (digits-cpu), class accuracy vs guidance, inpainting",
     )
     parser.add_argument("--run-dir", type=Path, default=None, help="--digits: keep the run here")
+    parser.add_argument(
+        "--uncond-run-dir",
+        type=Path,
+        default=None,
+        help="--digits: keep the unconditional run (for inpainting) here",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     n = 1000 if args.quick else 2000
     seeds = [0] if args.quick else [0, 1, 2, 3, 4]
     start = time.perf_counter()
     if args.digits:
-        payload = digits_rows(args.run_dir, n_per_class=20 if args.quick else 100)
+        n_per_class = 20 if args.quick else 100
+        payload = digits_rows(args.run_dir, args.uncond_run_dir, n_per_class)
         payload["summary"]["seconds"] = time.perf_counter() - start
         save_results("guidance_digits_quick" if args.quick else "guidance_digits", payload)
         return

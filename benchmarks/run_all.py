@@ -31,6 +31,18 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], float]] = {
         ["--section", "speed"],
         5,
     ),
+    "samplers-quality": (
+        "bench_samplers.py",
+        ["--section", "quality", "--quick"],
+        ["--section", "quality"],
+        30,
+    ),
+    "samplers-seeds": (
+        "bench_samplers.py",
+        ["--section", "seeds", "--quick"],
+        ["--section", "seeds"],
+        10,
+    ),
     "guidance": ("bench_guidance.py", ["--quick"], [], 5),
     "training": ("bench_training.py", ["--quick"], [], 40),
     "langevin_modes": ("bench_langevin_modes.py", ["--quick"], [], 10),

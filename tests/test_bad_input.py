@@ -718,9 +718,7 @@ CLI: list[Case] = [
         "evaluate --distances unknown",
         "cli",
         names.map(
-            lambda d: (
-                lambda env: ["evaluate", str(env["run"]), "-n", "20", f"--distances={d}"]
-            )
+            lambda d: lambda env: ["evaluate", str(env["run"]), "-n", "20", f"--distances={d}"]
         ),
         r"distances",
     ),

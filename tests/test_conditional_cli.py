@@ -380,6 +380,8 @@ def test_bad_inpaint_inputs(tmp_path, capsys) -> None:
     err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--reconstruction-scale", "1"],
                  capsys)  # fmt: skip
     assert "--reconstruction-scale" in err and "exact" in err
+    err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--resample", "3"], capsys)
+    assert "--resample and --corrector apply to --method replacement" in err
     with pytest.raises(ValueError, match="--completions"):
         inpaint_samples(get_target("ring-8"), torch.zeros(1, 2), torch.tensor([1.0, 0.0]),
                         completions=0)  # fmt: skip

@@ -306,3 +306,27 @@ def test_restarts_with_a_shared_store_are_warned_about(monkeypatch) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _warn_shared_store()
+
+
+def test_scorelab_sample_under_torchrun_spreads_classes_and_matches_one_process(
+    tmp_path: Path,
+) -> None:
+    """``scorelab sample --class all`` under torchrun (2 ranks) writes the single-process files;
+    so does a plain ``sample`` smaller than one chunk per rank (rank 1 draws nothing)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+    cli = [sys.executable, "-m", "scorelab.cli.main", "sample", "--target", "ring-8"]
+    run2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "scorelab.cli.main", "sample", "--target", "ring-8"]  # fmt: skip
+    for extra in (["--class", "all", "-n", "30"], ["-n", "100"]):
+        for name, command in (("one", cli), ("two", run2)):
+            out = tmp_path / f"{name}-{len(extra)}.npy"
+            done = subprocess.run(
+                [*command, *extra, "--out", str(out)],
+                capture_output=True, text=True, timeout=240, env=env,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert '"n_evals": 10' in done.stderr
+        one, two = (np.load(tmp_path / f"{name}-{len(extra)}.npy") for name in ("one", "two"))
+        np.testing.assert_array_equal(one, two)
+    labels = np.load(tmp_path / "two-4.labels.npy")
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(8), 30))

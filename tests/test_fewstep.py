@@ -246,3 +246,25 @@ def test_new_samplers_validate_their_options(gauss: Gaussian, name: str) -> None
     )
     with pytest.raises(ValueError, match=next(iter(bad))):
         SAMPLERS[name].function(gauss.noised_score, x, sigmas, **bad)
+
+
+def test_deis_lower_order_final_lowers_only_the_last_two_steps(gauss: Gaussian) -> None:
+    x = _start(gauss, 20.0, 64)
+    sigmas = geometric_sigmas(20.0, 0.02, 8)
+    kw = dict(time="log-sigma", denoise=False, keep_trajectory=True)
+    plain = deis(gauss.noised_score, x, sigmas, order=3, **kw)
+    low = deis(gauss.noised_score, x, sigmas, order=3, lower_order_final=True, **kw)
+    # Same states up to the last two steps (levels 0..5 of 8), different after them.
+    torch.testing.assert_close(low.trajectory[:6], plain.trajectory[:6], rtol=0, atol=0)
+    assert not torch.equal(low.samples, plain.samples)
+    # The last step is Euler (order 1): from the state before it, one ε step to the last level.
+    sigma, last = float(sigmas[-2]), float(sigmas[-1])
+    before = low.trajectory[-2]
+    eps = -sigma * gauss.noised_score(before, torch.full((64,), sigma, dtype=F64))
+    torch.testing.assert_close(low.samples, before + (last - sigma) * eps)
+    # On three levels (two steps) every step is first order: DEIS of order 1.
+    three = geometric_sigmas(20.0, 0.02, 3)
+    torch.testing.assert_close(
+        deis(gauss.noised_score, x, three, order=3, lower_order_final=True, denoise=False).samples,
+        deis(gauss.noised_score, x, three, order=1, denoise=False).samples,
+    )

@@ -297,7 +297,10 @@ def test_imputation_by_exact_likelihood_guidance_with_edm_heun() -> None:
     assert floor_ratio(samples, om.sample) < 2.0
 
 
-def test_replacement_converges_for_a_gaussian_and_keeps_known_values() -> None:
+@pytest.mark.parametrize("levels, resample", [(200, 1), (40, 5)])
+def test_replacement_converges_for_a_gaussian_and_keeps_known_values(
+    levels: int, resample: int
+) -> None:
     gm = GaussianMixture(
         torch.tensor([[1.0, -1.0]], dtype=F64), torch.tensor([[[1.0, 0.8], [0.8, 1.0]]], dtype=F64)
     )
@@ -309,16 +312,47 @@ def test_replacement_converges_for_a_gaussian_and_keeps_known_values() -> None:
     res = inpaint_replacement(
         gm.noised_score,
         x,
-        geometric_sigmas(SIGMA_MAX, 0.01, 200),
+        geometric_sigmas(SIGMA_MAX, 0.01, levels),
         observed=observed,
         mask=mask,
+        resample=resample,
         generator=g,
     )
-    assert res.n_evals == 200 * 2 - 1 + 1
+    # (1 + n_corrector)·(U·(L − 1) + 1): every step U times but the last (Tweedie) one.
+    assert res.n_evals == 2 * (resample * (levels - 1) + 1)
     assert bool((res.samples[:, 0] == 2.0).all())
     # Exact conditional: N(-1 + 0.8·(2 - 1), 1 - 0.8²) = N(-0.2, 0.36).
     assert float(res.samples[:, 1].mean()) == pytest.approx(-0.2, abs=0.04)
     assert float(res.samples[:, 1].var()) == pytest.approx(0.36, rel=0.1)
+
+
+def test_repaint_resampling_moves_replacement_towards_the_exact_posterior_weights() -> None:
+    """Between two separated modes replacement misplaces mass; resampling reduces the error."""
+    gm = four_modes()
+    n = 1500
+    observed = torch.tensor([[0.0, 0.0]], dtype=F64).repeat(n, 1)
+    mask = torch.tensor([1.0, 0.0])
+    # Exact p(x₁ < 0 | x₀ = 0): only the component at (3, −4) and the tail of (−5, −2) put mass
+    # there; estimated from exact conditional draws.
+    exact = ObservedMixture(gm, mask, observed).sample(torch.Generator().manual_seed(0))
+    truth = float((exact[:, 1] < 0).double().mean())
+    errors = {}
+    for levels, resample in [(60, 1), (20, 25)]:
+        g = torch.Generator().manual_seed(1)
+        x = moment_matched_prior(gm.mean(), gm.covariance(), SIGMA_MAX, n, generator=g)
+        res = inpaint_replacement(
+            gm.noised_score,
+            x,
+            geometric_sigmas(SIGMA_MAX, 0.01, levels),
+            observed=observed,
+            mask=mask,
+            n_corrector=0,
+            resample=resample,
+            generator=g,
+        )
+        errors[resample] = abs(float((res.samples[:, 1] < 0).double().mean()) - truth)
+    assert errors[1] > 0.1  # the known failure of plain replacement here
+    assert errors[25] < errors[1] - 0.05
 
 
 def test_inpainting_works_on_image_shaped_data_with_per_example_masks() -> None:

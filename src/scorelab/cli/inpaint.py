@@ -8,6 +8,12 @@ import sys
 from pathlib import Path
 
 from scorelab.cli.sampling import add_sampler_arguments, sampler_choice
+from scorelab.runs.inpaint import (
+    RECONSTRUCTION_SCALE,
+    REPLACEMENT_CORRECTOR,
+    REPLACEMENT_LEVELS,
+    REPLACEMENT_RESAMPLE,
+)
 
 DESCRIPTION = """Inpainting / imputation: complete inputs whose mask is 0, keeping the entries whose
 mask is 1 exactly.
@@ -17,8 +23,9 @@ mask is 1 exactly.
 bottom-half, top-half, left-half, square. --completions K draws K completions per input (rows
 grouped by input). --method conditioned samples a score conditioned on the known part with any
 sampler (exact for a --target mixture; reconstruction guidance for a run); --method replacement
-replaces the known part by its noised value at every level, with a Langevin corrector (--steps
-levels). Default: conditioned for --target, replacement for runs."""
+replaces the known part by its noised value at every level (--steps levels), takes each step
+--resample U times, noising back in between (RePaint), with --corrector Langevin steps per level.
+Default: conditioned for --target, replacement for runs."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,8 +62,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="--method conditioned on a run: the reconstruction-guidance scale (default 0.1, "
-        "measured on digits; 1 diverges there)",
+        help="--method conditioned on a run: the reconstruction-guidance scale (default "
+        f"{RECONSTRUCTION_SCALE:g}, measured on digits; 1 diverges there)",
+    )
+    p.add_argument(
+        "--resample",
+        type=int,
+        default=None,
+        metavar="U",
+        help=f"--method replacement: take each step U times, noising back in between (RePaint; "
+        f"default {REPLACEMENT_RESAMPLE}, with {REPLACEMENT_LEVELS} levels)",
+    )
+    p.add_argument(
+        "--corrector",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"--method replacement: Langevin corrector steps per level (default "
+        f"{REPLACEMENT_CORRECTOR})",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -86,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         progress=args.progress,
         reconstruction_scale=args.reconstruction_scale,
+        resample=args.resample,
+        corrector=args.corrector,
         **options,
     )
     print(json.dumps(summary), file=sys.stderr)

@@ -40,13 +40,12 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, default=None, help="steps (their meaning and cost: --list)")
     for opt in _all_options().values():
         default = "from the data" if opt.default is None else opt.default
+        if opt.type is bool:  # --name / --no-name; "not given" stays None
+            kind: dict[str, Any] = {"action": argparse.BooleanOptionalAction}
+        else:
+            kind = {"type": opt.type, "choices": opt.choices}
         g.add_argument(
-            opt.flag,
-            dest=opt.name,
-            type=opt.type,
-            choices=opt.choices,
-            default=None,
-            help=f"{opt.help} (default: {default})",
+            opt.flag, dest=opt.name, default=None, help=f"{opt.help} (default: {default})", **kind
         )
     g.add_argument("--no-denoise", action="store_true", help=DENOISE.help.replace("end", "skip"))
     g.add_argument("--progress", action="store_true", help="show a progress bar")

@@ -396,8 +396,15 @@ def _exercise_1_3(target: GaussianMixture, ctx: RecipeContext) -> None:
         "exercise_1_3",
         {
             "as_in_seed": {"lambda": lam, "n": n, "n_steps": n_steps, **seed_m},
-            "improved": {"lambda": lam, "n": n, "n_steps": IMPROVED_STEPS, "t_end": T_EPS,
-                         "denoise": True, "prior": "moment-matched", **improved_m},  # fmt: skip
+            "improved": {
+                "lambda": lam,
+                "n": n,
+                "n_steps": IMPROVED_STEPS,
+                "t_end": T_EPS,
+                "denoise": True,
+                "prior": "moment-matched",
+                **improved_m,
+            },  # fmt: skip
         },
     )
     ctx.note(

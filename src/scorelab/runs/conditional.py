@@ -226,6 +226,10 @@ def labels_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".labels.npy")
 
 
+#: Random stream of the per-class generators (``derive_seed(seed, stream, class)``).
+_CLASS_STREAM = 4
+
+
 def sample_classes_to_file(
     sources: dict[int, ScoreSource],
     n: int,
@@ -240,30 +244,49 @@ def sample_classes_to_file(
     """Draw ``n`` samples of each class's source into ``out`` (rows grouped by class, in the
     order of ``sources``) and the class of each row into :func:`labels_path` ``(out)``.
 
-    One generator seeded ``seed`` draws the classes in turn. Returns a summary: files, ``n`` per
-    class, classes, sampler and score evaluations per batch.
+    Class ``c`` is drawn with its own generator, seeded ``derive_seed(seed, stream, c)``, by rank
+    ``i mod W`` under torchrun (``i`` its place in ``sources``, ``W`` processes); rank 0 gathers
+    the classes and writes the files, which are the same for any number of processes. Returns a
+    summary: files, ``n`` per class, classes, sampler and score evaluations per batch.
     """
+    import torch.distributed as dist
+
     from scorelab.samplers import draw_samples
+    from scorelab.samplers.draw import chosen_config, evaluation_count
+    from scorelab.training.distributed import init_distributed
+    from scorelab.training.loop import derive_seed
 
     out = checked_npy_path(Path(out))
     first = next(iter(sources.values()))
-    generator = torch.Generator(device=first.device).manual_seed(seed)
-    chunks, labels, n_evals = [], [], 0
-    for c, source in sources.items():
+    info = init_distributed(first.device)
+    drawn: dict[int, tuple[np.ndarray, int]] = {}
+    for i, (c, source) in enumerate(sources.items()):
+        if i % info.world_size != info.rank:
+            continue
+        generator = torch.Generator(device=source.device)
+        generator.manual_seed(derive_seed(seed, _CLASS_STREAM, c))
         res = draw_samples(
             source, n, sampler, steps=steps, generator=generator, progress=progress, **options
         )
-        chunks.append(res.samples.detach().cpu().numpy())
-        labels.append(np.full(n, c, dtype=np.int64))
-        n_evals = max(n_evals, res.n_evals)
-    save_npy(out, np.concatenate(chunks))
-    save_npy(labels_path(out), np.concatenate(labels))
-    name = sampler if isinstance(sampler, str) else getattr(sampler, "sampler", "recommended")
+        drawn[c] = (res.samples.detach().cpu().numpy(), res.n_evals)
+    if info.world_size > 1:
+        parts: list[Any] | None = [None] * info.world_size if info.is_main else None
+        dist.gather_object(drawn, parts, dst=0)
+        drawn = {c: v for part in parts or [drawn] for c, v in part.items()}
+    if info.is_main:
+        save_npy(out, np.concatenate([drawn[c][0] for c in sources]))
+        save_npy(labels_path(out), np.concatenate([np.full(n, c, dtype=np.int64) for c in sources]))
+    if info.world_size > 1:
+        dist.barrier()
+    config = chosen_config(first, sampler, steps)
+    # The most evaluations of any batch (they differ only with adaptive solvers); a rank that
+    # drew no class takes the registry's count.
+    n_evals = max((e for _, e in drawn.values()), default=None)
     return {
         "out": str(out),
         "labels": str(labels_path(out)),
         "n_per_class": n,
         "classes": list(sources),
-        "sampler": name,
-        "n_evals": n_evals,
+        "sampler": config.sampler,
+        "n_evals": n_evals if n_evals is not None else evaluation_count(config, steps, **options),
     }

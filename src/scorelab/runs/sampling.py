@@ -29,6 +29,7 @@ def sample_to_file(
     (``sample_distributed``): the file is the same for any number of processes.
     """
     from scorelab.samplers import draw_samples
+    from scorelab.samplers.draw import chosen_config, evaluation_count
     from scorelab.training.distributed import sample_distributed
 
     n_evals: list[int] = []
@@ -60,6 +61,8 @@ def sample_to_file(
         result = draw(n, generator, keep=True)
         save_npy(out, result.samples.detach().cpu().numpy())
         save_npy(trajectory, result.trajectory.detach().cpu().numpy())
-    name = sampler if isinstance(sampler, str) else sampler.sampler
+    config = chosen_config(source, sampler, steps)
     # Every chunk (a batch) costs the same evaluations, except with adaptive solvers: the most.
-    return {"out": str(out), "n": n, "sampler": name, "n_evals": max(n_evals)}
+    # A torchrun rank that drew no chunk (n below one chunk per rank) takes the registry's count.
+    count = max(n_evals) if n_evals else evaluation_count(config, steps, **options)
+    return {"out": str(out), "n": n, "sampler": config.sampler, "n_evals": count}

@@ -239,6 +239,18 @@ def _call(
     return spec.function(source.score, x, sigmas, denoise=v["denoise"], **own, **common)
 
 
+def chosen_config(
+    source: ScoreSource, sampler: str | SamplerConfig | None, steps: int | None = None
+) -> SamplerConfig:
+    """The configuration :func:`draw_samples` runs for ``sampler``: the source's recommended one
+    for ``None`` (and for its name without ``steps``), else the named sampler's defaults."""
+    if isinstance(sampler, SamplerConfig):
+        return sampler
+    if sampler is None or (steps is None and sampler == source.recommended.sampler):
+        return source.recommended  # the recommended sampler keeps its recommended settings
+    return SamplerConfig(str(sampler))
+
+
 def draw_samples(
     source: ScoreSource,
     n: int,
@@ -261,14 +273,7 @@ def draw_samples(
     ``n_evals`` always counts the score evaluations.
     """
     n = check_int(n, "n")
-    config = sampler if isinstance(sampler, SamplerConfig) else None
-    if sampler is None:
-        config = source.recommended
-    elif config is None:
-        if steps is None and sampler == source.recommended.sampler:
-            config = source.recommended  # the recommended sampler keeps its recommended settings
-        else:
-            config = SamplerConfig(str(sampler))
+    config = chosen_config(source, sampler, steps)
     spec = get_sampler(config.sampler)
     chosen = {**config.options, **{k: v for k, v in options.items() if v is not None}}
     values = _resolve_options(spec, chosen)

@@ -110,6 +110,7 @@ def inpaint_replacement(
     mask: Tensor,
     n_corrector: int = 1,
     snr: float = 0.16,
+    resample: int = 1,
     denoise: bool = True,
     generator: torch.Generator | None = None,
     keep_trajectory: bool = False,
@@ -129,10 +130,14 @@ def inpaint_replacement(
        σ_{i+1}√(1 − σ_{i+1}²/σ_i²)·z`` (the Gaussian posterior step; with ``denoise`` the last
        one goes to σ = 0 and is the Tweedie step ``x + σ²s``).
 
+    With ``resample = U > 1`` each step to a level ``σ_{i+1} > 0`` is done ``U`` times: after
+    each but the last, the sample is noised back to ``σ_i`` (``x + √(σ_i² − σ_{i+1}²)·z``) and the
+    step is taken again (RePaint's resampling with jump length 1, Lugmayr et al. 2022, Alg. 1),
+    which lets the filled part agree with the known part instead of only following it.
+
     The output's known entries equal ``observed`` exactly. Not exact for multimodal
     conditionals (the known part is a noisy observation at large σ). ``n_evals =
-    (L − 1 + denoise)·(1 + n_corrector)`` for ``L`` levels (no corrector at the last level when
-    ``denoise=False``).
+    (1 + n_corrector)·(U·(L − 1) + denoise)`` for ``L`` levels.
     """
     x = validate_start(x, generator=generator)
     m = check_mask(mask, x)
@@ -159,29 +164,33 @@ def inpaint_replacement(
     def replace(x: Tensor, sigma: float) -> Tensor:
         return _paste(x, y + sigma * randn() if sigma > 0 else y, m)
 
+    resample = check_int(resample, "resample")
     n_evals = 0
     x = replace(x, levels[0])
     for i in range(len(levels) - 1):
         sigma, sigma_next = levels[i], levels[i + 1]
         sigma_b = full_like_batch(sigma, x)
-        # Corrector: Langevin steps on the hidden part, targeting p_σ(x_hidden | noisy known part).
-        for _ in range(n_corrector):
-            s = call_score(score, x, sigma_b) * hidden
-            z = randn() * hidden
-            s_norm = sum_except_batch(s.square()).sqrt().mean()
-            z_norm = sum_except_batch(z.square()).sqrt().mean()
-            eps = 2.0 * (snr * z_norm / s_norm.clamp_min(1e-300)).square()
-            eps = torch.where(s_norm > 0, eps, torch.zeros_like(eps))
-            x = replace(x + eps * s + (2.0 * eps).sqrt() * z, sigma)
+        for u in range(resample if sigma_next > 0 else 1):
+            if u > 0:  # RePaint: noise the step back to σ and take it again.
+                x = replace(x + math.sqrt(sigma**2 - sigma_next**2) * randn(), sigma)
+            # Corrector: Langevin steps on the hidden part, targeting p_σ(x_hidden | noisy known).
+            for _ in range(n_corrector):
+                s = call_score(score, x, sigma_b) * hidden
+                z = randn() * hidden
+                s_norm = sum_except_batch(s.square()).sqrt().mean()
+                z_norm = sum_except_batch(z.square()).sqrt().mean()
+                eps = 2.0 * (snr * z_norm / s_norm.clamp_min(1e-300)).square()
+                eps = torch.where(s_norm > 0, eps, torch.zeros_like(eps))
+                x = replace(x + eps * s + (2.0 * eps).sqrt() * z, sigma)
+                n_evals += 1
+                monitor.guard(x, f"level {i} (corrector, sigma={sigma:.4g})")
+            # Predictor: ancestral step σ → σ_next (the Tweedie step when σ_next = 0).
+            s = call_score(score, x, sigma_b)
             n_evals += 1
-            monitor.guard(x, f"level {i} (corrector, sigma={sigma:.4g})")
-        # Predictor: ancestral step σ → σ_next (the Tweedie step when σ_next = 0).
-        s = call_score(score, x, sigma_b)
-        n_evals += 1
-        x = x + (sigma**2 - sigma_next**2) * s
-        if sigma_next > 0:
-            x = x + sigma_next * math.sqrt(1.0 - (sigma_next / sigma) ** 2) * randn()
-        x = replace(x, sigma_next)
+            x = x + (sigma**2 - sigma_next**2) * s
+            if sigma_next > 0:
+                x = x + sigma_next * math.sqrt(1.0 - (sigma_next / sigma) ** 2) * randn()
+            x = replace(x, sigma_next)
         monitor.step(x, f"level {i} (sigma={sigma:.4g})", sigma=sigma_next)
     # Known entries exact (without ``denoise`` the last replacement was noisy, at sigmas[-1]).
     return monitor.finish(_paste(x, y, m), n_evals=n_evals)

@@ -287,6 +287,7 @@ def deis(
     *,
     order: int = 3,
     time: str = "sigma",
+    lower_order_final: bool = False,
     denoise: bool = True,
     generator: torch.Generator | None = None,
     keep_trajectory: bool = False,
@@ -304,6 +305,9 @@ def deis(
     ``q = min(order, i + 1)``; the step to σ = 0 returns ``D``. ``n_evals = M``.
     ``time="log-sigma"`` extrapolates ``ε`` in ``log σ`` instead (the paper's ρAB-DEIS in log ρ,
     diffusers' ``logrho``; :func:`log_sigma_step_weights`), which suits geometric-like ladders.
+    ``lower_order_final`` caps the order of the last two steps at 2 and 1 (as diffusers'
+    ``lower_order_final``): the last nodes lie a factor of many apart on a Karras ladder, where a
+    cubic through them extrapolates badly.
     """
     order = check_int(order, "order", minimum=1)
     if order > 4:
@@ -323,8 +327,9 @@ def deis(
         if sigma_next == 0:
             x = denoised
         else:
-            weights = step_weights([s for s, _ in slopes], sigma, sigma_next)
-            x = x + sum(w * e for w, (_, e) in zip(weights, slopes, strict=True))
+            used = slopes[: n - i] if lower_order_final else slopes
+            weights = step_weights([s for s, _ in used], sigma, sigma_next)
+            x = x + sum(w * e for w, (_, e) in zip(weights, used, strict=True))
         monitor.step(x, f"step {i} (sigma={sigma:.4g})", sigma=sigma, denoised=denoised)
     return monitor.finish(x, n_evals=n)
 

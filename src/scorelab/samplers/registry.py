@@ -404,6 +404,12 @@ SAMPLERS: dict[str, SamplerSpec] = {
                     "DEIS time of the ε polynomial: sigma (tAB) or log-sigma (log ρ)",
                     DEIS_TIMES,
                 ),
+                Option(
+                    "lower_order_final",
+                    bool,
+                    False,
+                    "DEIS: orders at most 2 and 1 for the last two steps (diffusers' rule)",
+                ),
             ),
         ),
         SamplerSpec(

@@ -342,9 +342,7 @@ def _train(
     # No tqdm object at all unless a bar is shown: even a disabled bar takes tqdm's lock, a
     # multiprocessing semaphore shared across fork, and a process killed while holding it would
     # leave every later forked process waiting on it.
-    bar = (
-        tqdm(total=config.steps, initial=run.step, unit="step") if progress and main else None
-    )
+    bar = tqdm(total=config.steps, initial=run.step, unit="step") if progress and main else None
     try:
         while run.step < config.steps:
             # The one place a batch is drawn.
