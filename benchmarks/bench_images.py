@@ -152,7 +152,7 @@ def bench_set(name: str, opts: argparse.Namespace, figures: Path) -> dict:
         rows,
         keys=("train_loss", "test_loss", "test_loss_ema"),
         x_key="step",
-        ylabel="σ²-weighted DSM loss",
+        ylabel="training loss (the preset's objective)",
         title=f"{name}: training",
         path=figures / f"{name}_loss.png",
     )

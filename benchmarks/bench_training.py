@@ -471,6 +471,60 @@ def table(results: dict, steps: int) -> str:
     return "\n".join(lines)
 
 
+def cli_figure(sources: dict[str, str], seeds: range, draws: int) -> dict:
+    """Issue 11's learned-score figure exactly as a user gets it: ``scorelab train --data SOURCE
+    --seed S`` (``plan_run`` + ``train_run``: the ``points`` preset on the command line's
+    10 000 generated points, 20 % held out, or all rows of a file but 20 %), then ``scorelab
+    sample RUN`` at the recommended 10 evaluations and ``--steps 20`` (``load_run(...).
+    score_source()`` + ``draw_samples``), ``draws`` sample sets per run (seeds 1000·S + k)."""
+    from scorelab.runs import load_run, plan_run, train_run
+    from scorelab.samplers import draw_samples
+
+    out = {}
+    for label, source in sources.items():
+        judge = Judge(label.removeprefix("file:"), 16)
+        c = judge.calibration
+        runs = []
+        for seed in seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                plan, train_x, test_x = plan_run(source, seed=seed, device="cpu")
+                result = train_run(plan, train_x, test_x, Path(tmp) / "run", progress=False)
+                score = load_run(Path(tmp) / "run", device="cpu").score_source()
+                ratios = {}
+                for steps in (None, 20):
+                    ratios[steps or 10] = [
+                        judge.ratio(
+                            draw_samples(
+                                score, N, steps=steps,
+                                generator=torch.Generator().manual_seed(1000 * seed + k),
+                            ).samples
+                        )
+                        for k in range(draws)
+                    ]  # fmt: skip
+            row = {
+                "seed": seed,
+                "n_train": len(train_x),
+                "train_s": result.history[-1]["time"],
+                "ratio_10": _mean(ratios[10]),
+                "ratio_10_draws": ratios[10],
+                "ratio_20": _mean(ratios[20]),
+                "ratio_20_draws": ratios[20],
+            }
+            runs.append(row)
+            print(f"  cli {label} seed {seed}: 10 evals {row['ratio_10']:.2f}, 20 evals "
+                  f"{row['ratio_20']:.2f} ({row['train_s']:.0f} s)", flush=True)  # fmt: skip
+        r10, r20 = [r["ratio_10"] for r in runs], [r["ratio_20"] for r in runs]
+        out[label] = {
+            "floor": c.to_dict(),
+            "runs": runs,
+            "ratio_10_mean": _mean(r10),
+            "ratio_10_sd": float(np.std(r10, ddof=1)) if len(r10) > 1 else 0.0,
+            "ratio_20_mean": _mean(r20),
+            "ratio_20_sd": float(np.std(r20, ddof=1)) if len(r20) > 1 else 0.0,
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few steps, 1 seed")
@@ -486,8 +540,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--final-only", action="store_true", help="no quality/time curve: the final runs only"
     )
+    parser.add_argument(
+        "--cli",
+        type=int,
+        metavar="SEEDS",
+        default=None,
+        help="instead: the issue-11 figure through `scorelab train`/`sample` defaults, SEEDS "
+        "training seeds per data set (--data, and a circles CSV unless --user-files is given "
+        "empty) → training_cli[_from_K].json",
+    )
+    parser.add_argument("--cli-from", type=int, default=0, metavar="K", help="--cli: first seed")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.cli is not None:
+        seeds = range(args.cli_from, args.cli_from + args.cli)
+        with tempfile.TemporaryDirectory() as tmp:
+            sources = {name: name for name in args.data}
+            for kind in ["circles"] if args.user_files is None else args.user_files:
+                path = Path(tmp) / f"{kind}.csv"
+                points = user_file_points(kind, N, torch.Generator().manual_seed(0)).numpy()
+                np.savetxt(path, points, delimiter=",", header="x,y", comments="")
+                sources[f"file:{kind}"] = str(path)
+            figure = cli_figure(sources, seeds, draws=3)
+        name = "training_cli" + (f"_from_{args.cli_from}" if args.cli_from else "")
+        save_results(name, {"seeds": list(seeds), "n": N, "results": figure})
+        return 0
     quick = args.quick
     args.steps = args.steps or (300 if quick else DEFAULT_STEPS)
     args.seeds = args.seeds or (1 if quick else 3)

@@ -404,7 +404,7 @@ def _exercise_1_3(target: GaussianMixture, ctx: RecipeContext) -> None:
                 "denoise": True,
                 "prior": "moment-matched",
                 **improved_m,
-            },  # fmt: skip
+            },
         },
     )
     ctx.note(

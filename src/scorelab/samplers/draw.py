@@ -226,7 +226,8 @@ def _call(
         )
     x = _start(source, v["prior"], sigma_max, n, generator)
     if spec.schedule == "annealed":
-        sigmas = geometric_sigmas(sigma_max, sigma_min, v["levels"])
+        levels = check_int(v["levels"], "levels (--levels)", minimum=2)
+        sigmas = geometric_sigmas(sigma_max, sigma_min, levels)
         if own["eps"] is None:
             own["eps"] = default_annealed_eps(own["step_rule"], sigma_min, sigma_max)
         return spec.function(
