@@ -330,3 +330,41 @@ def test_scorelab_sample_under_torchrun_spreads_classes_and_matches_one_process(
         np.testing.assert_array_equal(one, two)
     labels = np.load(tmp_path / "two-4.labels.npy")
     np.testing.assert_array_equal(labels, np.repeat(np.arange(8), 30))
+
+
+def test_scorelab_inpaint_under_torchrun_spreads_chunks_and_matches_one_process(
+    tmp_path: Path,
+) -> None:
+    """130 inputs = chunks of 64, 64 and 2: two ranks fill them (rank 1 the second) and write the
+    file a single process writes."""
+    x = np.random.default_rng(0).normal(size=(130, 2)).astype(np.float32) * 3
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "m.npy", np.array([1.0, 0.0], dtype=np.float32))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+    args = [
+        "-m",
+        "scorelab.cli.main",
+        "inpaint",
+        "--target",
+        "ring-8",
+        "--input",
+        str(tmp_path / "x.npy"),
+        "--mask",
+        str(tmp_path / "m.npy"),
+        "--completions",
+        "2",
+    ]
+    commands = {
+        "one": [sys.executable, *args],
+        "two": [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node=2", *args],
+    }  # fmt: skip
+    for name, command in commands.items():
+        out = tmp_path / f"{name}.npy"
+        done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True,
+                              timeout=240, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    one, two = np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy")
+    assert one.shape == (260, 2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one[:, 0], np.repeat(x[:, 0], 2))  # known values kept

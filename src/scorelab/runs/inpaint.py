@@ -41,6 +41,7 @@ from scorelab.utils import check_int, check_positive, checked_npy_path, save_npy
 
 __all__ = [
     "IMAGE_MASKS",
+    "INPAINT_CHUNK",
     "METHODS",
     "RECONSTRUCTION_SCALE",
     "REPLACEMENT_CORRECTOR",
@@ -281,22 +282,62 @@ def inpaint_samples(
     return samples, summary
 
 
+#: Inputs per chunk of :func:`inpaint_to_file`: the unit spread over torchrun ranks, each with
+#: its own generator, so the output file does not depend on the number of processes.
+INPAINT_CHUNK = 64
+#: Random stream of the chunks' generators (``derive_seed(seed, stream, chunk)``).
+_INPAINT_STREAM = 5
+
+
 def inpaint_to_file(
     base: Run | Any,
     input_path: str | Path,
     mask: str | Path,
     out: str | Path,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    chunk_size: int = INPAINT_CHUNK,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Read ``input_path`` (.npy) and ``mask`` (a .npy file, or an :data:`IMAGE_MASKS` name),
     fill the hidden entries with :func:`inpaint_samples` (``kwargs`` as there) and write the
-    completions to ``out`` (.npy, ``(B·completions, *D)``). Returns a summary."""
+    completions to ``out`` (.npy, ``(B·completions, *D)``). Returns a summary.
+
+    The inputs are filled in chunks of ``chunk_size``, chunk ``j`` with a generator seeded
+    ``derive_seed(seed, stream, j)``; under torchrun rank ``r`` of ``W`` fills the chunks
+    ``j ≡ r (mod W)`` and rank 0 gathers them and writes the file, the same for any ``W``."""
+    import torch.distributed as dist
+
+    from scorelab.training.distributed import init_distributed
+    from scorelab.training.loop import derive_seed
+
     out = checked_npy_path(Path(out), "--out")
     x = torch.from_numpy(read_array(input_path, "--input").astype(np.float32))
     if str(mask) in IMAGE_MASKS:
         m = image_mask(str(mask), _data_shape(base))
     else:
         m = torch.from_numpy(read_array(mask, "--mask").astype(np.float32))
-    samples, summary = inpaint_samples(base, x, m, **kwargs)
-    save_npy(out, samples.detach().cpu().numpy())
-    return {"out": str(out), **summary}
+    x, m = _check_inputs(x, m, base)
+    chunk_size = check_int(chunk_size, "chunk_size")
+    info = init_distributed(device)
+    parts: dict[int, np.ndarray] = {}
+    summary: dict[str, Any] = {}
+    for j, lo in enumerate(range(0, x.shape[0], chunk_size)):
+        if j % info.world_size != info.rank:
+            continue
+        rows = slice(lo, lo + chunk_size)
+        seed_j = derive_seed(seed, _INPAINT_STREAM, j)
+        samples, summary = inpaint_samples(
+            base, x[rows], m[rows], seed=seed_j, device=device, **kwargs
+        )
+        parts[j] = samples.detach().cpu().numpy()
+    if info.world_size > 1:
+        gathered: list[Any] | None = [None] * info.world_size if info.is_main else None
+        dist.gather_object(parts, gathered, dst=0)
+        parts = {j: v for part in gathered or [parts] for j, v in part.items()}
+    if info.is_main:
+        save_npy(out, np.concatenate([parts[j] for j in sorted(parts)]))
+    if info.world_size > 1:
+        dist.barrier()
+    return {"out": str(out), **summary, "inputs": int(x.shape[0])}
