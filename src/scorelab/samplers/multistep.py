@@ -305,9 +305,10 @@ def deis(
     ``q = min(order, i + 1)``; the step to σ = 0 returns ``D``. ``n_evals = M``.
     ``time="log-sigma"`` extrapolates ``ε`` in ``log σ`` instead (the paper's ρAB-DEIS in log ρ,
     diffusers' ``logrho``; :func:`log_sigma_step_weights`), which suits geometric-like ladders.
-    ``lower_order_final`` caps the order of the last two steps at 2 and 1 (as diffusers'
-    ``lower_order_final``): the last nodes lie a factor of many apart on a Karras ladder, where a
-    cubic through them extrapolates badly.
+    ``lower_order_final`` caps the order of the last two steps at 2 and 1, as diffusers'
+    ``lower_order_final`` does below 15 steps; with ``time="log-sigma"`` this is diffusers'
+    ``DEISMultistepScheduler`` (same ratios to the third decimal, benchmarks/RESULTS_fewstep.md).
+    It helps some laws at 5–6 evaluations and hurts others; the ODE error on a Gaussian grows.
     """
     order = check_int(order, "order", minimum=1)
     if order > 4:
