@@ -22,8 +22,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-#: name -> (script, quick arguments, full arguments, minutes of the full run on 2 cores).
-BENCHMARKS: dict[str, tuple[str, list[str], list[str], float]] = {
+#: name -> (script, quick arguments (None: full mode only), full arguments, minutes of the full
+#: run on 2 cores).
+BENCHMARKS: dict[str, tuple[str, list[str] | None, list[str], float]] = {
     "fewstep": ("bench_fewstep.py", ["--quick"], [], 60),
     "samplers-speed": (
         "bench_samplers.py",
@@ -44,11 +45,30 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], float]] = {
         10,
     ),
     "guidance": ("bench_guidance.py", ["--quick"], [], 5),
-    "training": ("bench_training.py", ["--quick"], [], 40),
+    "guidance-digits": ("bench_guidance.py", None, ["--digits"], 30),
+    "training": (
+        "bench_training.py",
+        ["--quick"],
+        ["--final-only", "--no-seed-recipes", "--user-files", "circles"],
+        40,
+    ),
+    "training-cli": ("bench_training.py", None, ["--cli", "5"], 15),
+    "training-cli-10": ("bench_training.py", None, ["--cli", "5", "--cli-from", "10"], 15),
     "langevin_modes": ("bench_langevin_modes.py", ["--quick"], [], 10),
     "likelihood": ("bench_likelihood.py", ["--quick"], [], 10),
     "recipes": ("bench_recipes.py", ["--only", "seed001-langevin"], ["--threads", "1"], 20),
-    "images": ("bench_images.py", ["--quick", "--only", "digits"], [], 60),
+    "images-digits": (
+        "bench_images.py",
+        ["--quick", "--only", "digits"],
+        ["--only", "digits", "--suffix", "digits"],
+        5,
+    ),
+    "images-mnist": (
+        "bench_images.py",
+        None,
+        ["--only", "mnist-subset", "--suffix", "mnist8000"],
+        60,
+    ),
     "distributed": ("bench_distributed.py", ["--quick"], [], 5),
     "faults": ("bench_faults.py", ["--quick"], [], 30),
 }
@@ -63,6 +83,8 @@ def main() -> int:
     rows, failed = [], []
     for name in opts.only or BENCHMARKS:
         script, quick, full, minutes = BENCHMARKS[name]
+        if quick is None and not opts.full:
+            continue  # too long for a smoke run (the MNIST training)
         argv = [sys.executable, str(HERE / script), *(full if opts.full else quick)]
         about = f" (about {minutes:g} min)" if opts.full else ""
         print(f"== {name}: {' '.join(argv[1:])}{about}")
