@@ -249,35 +249,29 @@ def sample_classes_to_file(
     the classes and writes the files, which are the same for any number of processes. Returns a
     summary: files, ``n`` per class, classes, sampler and score evaluations per batch.
     """
-    import torch.distributed as dist
-
     from scorelab.samplers import draw_samples
     from scorelab.samplers.draw import chosen_config, evaluation_count
-    from scorelab.training.distributed import init_distributed
+    from scorelab.training.distributed import round_robin
     from scorelab.training.loop import derive_seed
 
     out = checked_npy_path(Path(out))
-    first = next(iter(sources.values()))
-    info = init_distributed(first.device)
-    drawn: dict[int, tuple[np.ndarray, int]] = {}
-    for i, (c, source) in enumerate(sources.items()):
-        if i % info.world_size != info.rank:
-            continue
+    classes = list(sources)
+    first = sources[classes[0]]
+
+    def draw(i: int) -> tuple[np.ndarray, int]:
+        source = sources[classes[i]]
         generator = torch.Generator(device=source.device)
-        generator.manual_seed(derive_seed(seed, _CLASS_STREAM, c))
+        generator.manual_seed(derive_seed(seed, _CLASS_STREAM, classes[i]))
         res = draw_samples(
             source, n, sampler, steps=steps, generator=generator, progress=progress, **options
         )
-        drawn[c] = (res.samples.detach().cpu().numpy(), res.n_evals)
-    if info.world_size > 1:
-        parts: list[Any] | None = [None] * info.world_size if info.is_main else None
-        dist.gather_object(drawn, parts, dst=0)
-        drawn = {c: v for part in parts or [drawn] for c, v in part.items()}
-    if info.is_main:
-        save_npy(out, np.concatenate([drawn[c][0] for c in sources]))
-        save_npy(labels_path(out), np.concatenate([np.full(n, c, dtype=np.int64) for c in sources]))
-    if info.world_size > 1:
-        dist.barrier()
+        return res.samples.detach().cpu().numpy(), res.n_evals
+
+    def write(drawn: dict[int, tuple[np.ndarray, int]]) -> None:
+        save_npy(out, np.concatenate([drawn[i][0] for i in range(len(classes))]))
+        save_npy(labels_path(out), np.concatenate([np.full(n, c, dtype=np.int64) for c in classes]))
+
+    drawn = round_robin(len(classes), draw, write, device=first.device)
     config = chosen_config(first, sampler, steps)
     # The most evaluations of any batch (they differ only with adaptive solvers); a rank that
     # drew no class takes the registry's count.

@@ -307,9 +307,7 @@ def inpaint_to_file(
     The inputs are filled in chunks of ``chunk_size``, chunk ``j`` with a generator seeded
     ``derive_seed(seed, stream, j)``; under torchrun rank ``r`` of ``W`` fills the chunks
     ``j ≡ r (mod W)`` and rank 0 gathers them and writes the file, the same for any ``W``."""
-    import torch.distributed as dist
-
-    from scorelab.training.distributed import init_distributed
+    from scorelab.training.distributed import round_robin
     from scorelab.training.loop import derive_seed
 
     out = checked_npy_path(Path(out), "--out")
@@ -320,24 +318,19 @@ def inpaint_to_file(
         m = torch.from_numpy(read_array(mask, "--mask").astype(np.float32))
     x, m = _check_inputs(x, m, base)
     chunk_size = check_int(chunk_size, "chunk_size")
-    info = init_distributed(device)
-    parts: dict[int, np.ndarray] = {}
-    summary: dict[str, Any] = {}
-    for j, lo in enumerate(range(0, x.shape[0], chunk_size)):
-        if j % info.world_size != info.rank:
-            continue
-        rows = slice(lo, lo + chunk_size)
+    starts = range(0, x.shape[0], chunk_size)
+
+    def fill(j: int) -> tuple[np.ndarray, dict[str, Any]]:
+        rows = slice(starts[j], starts[j] + chunk_size)
         seed_j = derive_seed(seed, _INPAINT_STREAM, j)
         samples, summary = inpaint_samples(
             base, x[rows], m[rows], seed=seed_j, device=device, **kwargs
         )
-        parts[j] = samples.detach().cpu().numpy()
-    if info.world_size > 1:
-        gathered: list[Any] | None = [None] * info.world_size if info.is_main else None
-        dist.gather_object(parts, gathered, dst=0)
-        parts = {j: v for part in gathered or [parts] for j, v in part.items()}
-    if info.is_main:
-        save_npy(out, np.concatenate([parts[j] for j in sorted(parts)]))
-    if info.world_size > 1:
-        dist.barrier()
+        return samples.detach().cpu().numpy(), summary
+
+    def write(parts: dict[int, tuple[np.ndarray, dict[str, Any]]]) -> None:
+        save_npy(out, np.concatenate([parts[j][0] for j in range(len(starts))]))
+
+    mine = round_robin(len(starts), fill, write, device=device)
+    summary = next(iter(mine.values()))[1] if mine else {}
     return {"out": str(out), **summary, "inputs": int(x.shape[0])}

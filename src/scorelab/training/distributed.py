@@ -46,6 +46,7 @@ __all__ = [
     "init_distributed",
     "launch",
     "launch_command",
+    "round_robin",
     "sample_distributed",
     "shard_bounds",
     "train_distributed",
@@ -375,6 +376,34 @@ def _check_same_checkpoint(run_dir: str | Path | None, resume: bool, info: DistI
 # --- sampling ------------------------------------------------------------------------------------
 
 DrawFn = Callable[[int, torch.Generator], Tensor]
+
+
+def round_robin(
+    n_items: int,
+    work: Callable[[int], Any],
+    write: Callable[[dict[int, Any]], None],
+    *,
+    device: str | torch.device = "auto",
+) -> dict[int, Any]:
+    """Spread items ``0 … n_items − 1`` over the ranks and write their results from rank 0.
+
+    Rank ``r`` of ``W`` runs ``work(i)`` for ``i ≡ r (mod W)``; rank 0 gathers every result and
+    calls ``write({i: result})`` with all of them, then every rank waits for it (a single process
+    does it all). Each item must draw its randomness from its own seed (e.g. ``derive_seed(seed,
+    stream, i)``) so that the written file does not depend on ``W``. Returns this rank's results.
+    """
+    info = init_distributed(device)
+    mine = {i: work(i) for i in range(info.rank, n_items, info.world_size)}
+    results = mine
+    if info.world_size > 1:
+        parts: list[Any] | None = [None] * info.world_size if info.is_main else None
+        dist.gather_object(mine, parts, dst=0)
+        results = {i: v for part in parts or [mine] for i, v in part.items()}
+    if info.is_main:
+        write(results)
+    if info.world_size > 1:
+        dist.barrier()
+    return mine
 
 
 def sample_distributed(
