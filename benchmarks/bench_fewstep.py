@@ -22,6 +22,7 @@ Measured per (preset, seed, sampler, budget), 5000 samples:
     python benchmarks/bench_fewstep.py --quick    # seed 0, budgets 6 and 10 (~3 min)
     python benchmarks/bench_fewstep.py --tune ladder   # seeds 1000-1002: sampler × ladder
     python benchmarks/bench_fewstep.py --tune range    # σ range and ρ of the leading ones
+    python benchmarks/bench_fewstep.py --tune range3 --budgets 5 6 8 10 15 25  # σ_max, order 3
     python benchmarks/bench_fewstep.py --presets mixture-2d spiral-2d --part a   # in parallel
     python benchmarks/bench_fewstep.py --presets ring-8 aniso-16d --part b       # with this
     python benchmarks/bench_fewstep.py --merge a b     # -> fewstep.json, .png and the tables
@@ -109,6 +110,11 @@ def scorelab_row(name: str, sampler: str | None, settings: str = "", **options: 
     return Row(name, "scorelab", text, run)
 
 
+def deis_lof_row(name: str) -> Row:
+    """DEIS in log σ on the Karras ladder with lower-order final steps: diffusers' DEIS."""
+    return scorelab_row(name, "deis", ladder="karras", time="log-sigma", lower_order_final=True)
+
+
 def scorelab_rows() -> list[Row]:
     rec = RECOMMENDED["exact"]
     rec_text = f"{rec.sampler}, {rec.options} (RECOMMENDED['exact'], the CLI default)"
@@ -119,13 +125,7 @@ def scorelab_rows() -> list[Row]:
         scorelab_row("scorelab ipndm geometric", "ipndm", ladder="geometric"),
         scorelab_row("scorelab deis karras ρ=3", "deis", ladder="karras", rho=3.0),
         scorelab_row("scorelab deis log-sigma karras", "deis", ladder="karras", time="log-sigma"),
-        scorelab_row(
-            "scorelab deis log-sigma karras, lower-order final",
-            "deis",
-            ladder="karras",
-            time="log-sigma",
-            lower_order_final=True,
-        ),
+        deis_lof_row("scorelab deis log-sigma karras, lower-order final"),
         scorelab_row("scorelab dpmpp-3m-sde geometric", "dpmpp-3m-sde", ladder="geometric"),
     ]
 
@@ -484,13 +484,13 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def headline(payload: dict[str, Any]) -> str:
-    """Per preset and budget: the recommended configuration against the best diffusers row.
+def versus_best(payload: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(preset, budget) -> the recommended row against the best diffusers row there.
 
-    "best diffusers" is the row of lowest mean ratio at that budget; the paired difference
-    (recommended − best diffusers, per seed) is given as mean ± standard error; the speed is the
-    median over seeds of (recommended s/eval) / (that row's s/eval), both measured in the same
-    process on the same (preset, seed).
+    "best diffusers" is the row of lowest mean ratio at that budget; ``diff``/``diff_se``: the
+    paired difference (recommended − best diffusers, per seed), mean ± standard error; ``speed``:
+    the median over seeds of (recommended s/eval) / (that row's s/eval), both measured in the
+    same process on the same (preset, seed).
     """
     summary = summarise(payload)
     by_key = {
@@ -499,11 +499,7 @@ def headline(payload: dict[str, Any]) -> str:
         if "failed" not in r
     }
     peers = [row for row, info in payload["rows"].items() if info["group"] == "diffusers"]
-    lines = [
-        "| preset | evals | recommended (calibration) | mode err | best diffusers | its ratio "
-        "| paired diff | time/eval ratio |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    out = {}
     for preset in payload["presets"]:
         for b in payload["budgets"]:
             rec = summary.get((preset, RECOMMENDED_ROW, b))
@@ -522,17 +518,97 @@ def headline(payload: dict[str, Any]) -> str:
                 if a and c:
                     diffs.append(a["ratio"] - c["ratio"])
                     speed.append(a["s_per_eval"] / c["s_per_eval"])
-            d_mean = float(np.mean(diffs))
-            d_se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else 0
-            floor = " at the floor" if rec["at_floor"] else ""
-            mode = f"{rec['mode']:.4f}" if rec["mode"] is not None else "–"
-            lines.append(
-                f"| {preset} | {b} | {rec['ratio']:.3f} ± {rec['ratio_sd']:.3f} "
-                f"({rec['calibration']:.2f} ± {rec['calibration_sd']:.2f}){floor} | {mode} "
-                f"| {best.removeprefix('diffusers ')} | {best_ratio:.3f} ± "
-                f"{summary[(preset, best, b)]['ratio_sd']:.3f} | {d_mean:+.3f} ± {d_se:.3f} "
-                f"| {float(np.median(speed)):.2f} |"
+            se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+            out[(preset, b)] = {
+                "rec": rec,
+                "best": best,
+                "peer": summary[(preset, best, b)],
+                "diff": float(np.mean(diffs)),
+                "diff_se": se,
+                "speed": float(np.median(speed)),
+            }
+    return out
+
+
+def headline(payload: dict[str, Any]) -> str:
+    """Per preset and budget: the recommended configuration against the best diffusers row
+    (:func:`versus_best`)."""
+    lines = [
+        "| preset | evals | recommended (calibration) | mode err | best diffusers | its ratio "
+        "| paired diff | time/eval ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (preset, b), v in versus_best(payload).items():
+        rec = v["rec"]
+        floor = " at the floor" if rec["at_floor"] else ""
+        mode = f"{rec['mode']:.4f}" if rec["mode"] is not None else "–"
+        lines.append(
+            f"| {preset} | {b} | {rec['ratio']:.3f} ± {rec['ratio_sd']:.3f} "
+            f"({rec['calibration']:.2f} ± {rec['calibration_sd']:.2f}){floor} | {mode} "
+            f"| {v['best'].removeprefix('diffusers ')} | {v['peer']['ratio']:.3f} ± "
+            f"{v['peer']['ratio_sd']:.3f} | {v['diff']:+.3f} ± {v['diff_se']:.3f} "
+            f"| {v['speed']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def figures_asked(payload: dict[str, Any]) -> str:
+    """The issue's figures, each against its target, from the recommended row."""
+    summary = summarise(payload)
+
+    def rec(preset: str, b: int) -> dict[str, Any]:
+        return summary.get((preset, RECOMMENDED_ROW, b), {})
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    lines = []
+    for preset, targets in (("mixture-2d", ((10, 1.1), (6, 1.3))), ("ring-8", ((10, 1.3),)),
+                            ("aniso-16d", ((10, 1.3),)), ("spiral-2d", ((10, 1.3),))):  # fmt: skip
+        if not rec(preset, 10):
+            continue
+        parts = [
+            f"{rec(preset, b)['ratio']:.3f} ± {rec(preset, b)['ratio_sd']:.3f}× at {b} "
+            f"(≤ {t}: {verdict(rec(preset, b)['ratio'] <= t)})"
+            for b, t in targets
+        ]
+        line = f"- `{preset}`: " + "; ".join(parts)
+        if has_modes(preset):
+            m10, m50 = rec(preset, 10).get("mode"), rec(preset, 50).get("mode")
+            exact = exact_modes(payload, preset)
+            line += (
+                f"; mode-weight error {m10:.4f} at 10 (≤ 0.02: {verdict(m10 <= 0.02)})"
+                + (f" and {m50:.4f} at 50 (≤ 0.01: {verdict(m50 <= 0.01)})" if m50 else "")
+                + (
+                    f"; an exact sample of {N} gets {exact[0]:.4f} ± {exact[1]:.4f}"
+                    if exact
+                    else ""
+                )
             )
+        lines.append(line)
+    versus = {k: v for k, v in versus_best(payload).items() if 6 <= k[1] <= 25}
+    behind = [(k, v) for k, v in versus.items() if v["diff"] > 0]
+    cells = "; ".join(
+        f"{p} at {b}: {v['rec']['ratio']:.3f} vs {v['best'].removeprefix('diffusers ')} "
+        f"{v['peer']['ratio']:.3f} (paired {v['diff']:+.3f} ± {v['diff_se']:.3f}"
+        + (", both at the floor" if v["rec"]["at_floor"] and v["peer"]["at_floor"] else "")
+        + ")"
+        for (p, b), v in behind
+    )
+    not_floor = [k for k, v in behind if not (v["rec"]["at_floor"] and v["peer"]["at_floor"])]
+    lines.append(
+        f"- At every budget 6–25 at least as good as the best diffusers sampler (mean ratio): "
+        f"behind in {len(behind)} of {len(versus)} cells"
+        + (f" — {cells}" if cells else "")
+        + f". Cells behind where the two are not both at the floor: {len(not_floor)}"
+        + (f" ({', '.join(f'{p} at {b}' for p, b in not_floor)})" if not_floor else "")
+        + "."
+    )
+    slowest = max(v["speed"] for v in versus.values())
+    lines.append(
+        f"- No slower per evaluation: {verdict(slowest <= 1.0)} (time/eval ratio at most "
+        f"{slowest:.2f} over 6–25)."
+    )
     return "\n".join(lines)
 
 
@@ -601,7 +677,8 @@ def tune_rows(stage: str) -> list[Row]:
     """Stage ``ladder``: each sampler × ladder at the default σ range; stage ``range``: σ range
     and ladder for the leading samplers (σ factors relative to the law's scale); ``deis``: DEIS
     in log σ; ``final``: the recommendation against DEIS in log σ with and without diffusers'
-    lower-order final steps, on every preset."""
+    lower-order final steps, on every preset; ``range3``: σ_max of the recommendation (iPNDM
+    order 3, Karras) at 3–10 data scales."""
     rows = []
     if stage == "ladder":
         for sampler in ("dpmpp-3m", "unipc", "ipndm", "deis", "dpmpp-3m-sde"):
@@ -627,15 +704,18 @@ def tune_rows(stage: str) -> list[Row]:
         rows.append(
             scorelab_row("deis log-sigma karras", "deis", ladder="karras", time="log-sigma")
         )
-        rows.append(
-            scorelab_row(
-                "deis log-sigma karras, lower-order final",
-                "deis",
-                ladder="karras",
-                time="log-sigma",
-                lower_order_final=True,
-            )
-        )
+        rows.append(deis_lof_row("deis log-sigma karras, lower-order final"))
+        return rows
+    if stage == "range3":  # the σ range and ρ of iPNDM (order 3) against DEIS
+        rows.append(scorelab_row("recommended", None))
+        rows.append(_ranged_row("ipndm", "karras", 10.0, 0.01))  # the previous recommendation
+        rows.append(deis_lof_row("deis log-sigma karras, lower-order final"))
+        for hi, lo in ((5.0, 0.01), (4.0, 0.01), (3.0, 0.01), (7.0, 0.01), (5.0, 0.005)):
+            rows.append(_ranged_row("ipndm", "karras", hi, lo))
+        rows.append(_ranged_row("ipndm", "karras", 5.0, 0.03))
+        rows.append(_ranged_row("ipndm", "karras", 5.0, 0.01, order=2))
+        for hi, rho in ((5.0, 5.0), (4.0, 5.0), (7.0, 5.0), (5.0, 4.0), (5.0, 6.0), (10.0, 5.0)):
+            rows.append(_ranged_row("ipndm", "karras", hi, 0.01, rho=rho))
         return rows
     ranges = ((5.0, 0.01), (10.0, 0.01), (20.0, 0.01), (10.0, 0.003), (10.0, 0.03))
     for sampler, ladder in (("ipndm", "karras"), ("ipndm", "geometric"), ("unipc", "geometric")):
@@ -696,19 +776,25 @@ def merge_parts(parts: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
     return list(exact.values()), list(records.values())
 
 
+def _chosen(name: str, only: list[str] | None) -> bool:
+    return only is None or any(text in name for text in only)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seed 0, budgets 6 and 10")
     parser.add_argument(
         "--tune",
-        choices=("ladder", "range", "deis", "final"),
+        choices=("ladder", "range", "deis", "final", "range3"),
         help="tuning stage (seeds 1000+)",
     )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--report", action="store_true", help="tables and figure from the JSON")
     parser.add_argument("--part", help="write results/fewstep_PART.json (a share of the presets)")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds in this order (default 0-19)")
-    parser.add_argument("--only", help="run only the rows whose name contains this text")
+    parser.add_argument(
+        "--only", nargs="+", help="run only the rows whose name contains one of these texts"
+    )
     parser.add_argument("--budgets", nargs="+", type=int, help="evaluation budgets to run")
     parser.add_argument("--merge", nargs="+", metavar="PART", help="join parts into fewstep.json")
     args = parser.parse_args()
@@ -718,14 +804,17 @@ def main() -> None:
         parts = [json.loads((RESULTS_DIR / f"fewstep_{p}.json").read_text()) for p in args.merge]
         payload = {k: v for k, v in parts[0].items() if k not in ("date", "machine", "command")}
         payload["presets"] = [p for p in PRESETS if any(p in q["presets"] for q in parts)]
-        payload["rows"] = {k: v for q in parts for k, v in q["rows"].items()}
+        payload["rows"] = {}
+        for q in parts:  # a row in several parts: described by the first listed, as its records
+            for k, v in q["rows"].items():
+                payload["rows"].setdefault(k, v)
         payload["exact"], payload["records"] = merge_parts(parts)
         payload["seeds"] = sorted({e["seed"] for e in payload["exact"]})
         payload["parts"] = {p: q["command"] for p, q in zip(args.merge, parts, strict=True)}
         save_results("fewstep", payload)
         args.report = True
     if args.tune:
-        rows = [r for r in tune_rows(args.tune) if (args.only or "") in r.name]
+        rows = [r for r in tune_rows(args.tune) if _chosen(r.name, args.only)]
         budgets = tuple(args.budgets) if args.budgets else TUNE_BUDGETS
         suffix = f"_{args.part}" if args.part else ""
         name = f"fewstep_tune_{args.tune}{suffix}"
@@ -740,10 +829,11 @@ def main() -> None:
         seeds, budgets = (QUICK_SEEDS, QUICK_BUDGETS) if args.quick else (SEEDS, BUDGETS)
         seeds = tuple(args.seeds) if args.seeds else seeds
         budgets = tuple(args.budgets) if args.budgets else budgets
-        rows = [r for r in scorelab_rows() + diffusers_rows() if (args.only or "") in r.name]
+        rows = [r for r in scorelab_rows() + diffusers_rows() if _chosen(r.name, args.only)]
         payload = run_grid(rows, presets, seeds, budgets, name, {})
     figure(payload, RESULTS_DIR / f"{name}.png")
     print(headline(payload))
+    print(figures_asked(payload))
     print(markdown(payload))
 
 

@@ -30,23 +30,27 @@ Targets: the exact methods at ≤ 1.3× the floor, their weights within ±0.02.
     python benchmarks/bench_guidance.py            # 5 seeds, n = 2000 (about 1 min, 2-core CPU)
     python benchmarks/bench_guidance.py --quick    # 1 seed, n = 1000
     python benchmarks/bench_guidance.py --network  # trained conditional ScoreMLP + CFG (~2 min)
-    python benchmarks/bench_guidance.py --digits --run-dir /tmp/cdigits \
+    python benchmarks/bench_guidance.py --images digits --run-dir /tmp/cdigits \
         --uncond-run-dir /tmp/udigits                                     # ~30 min, 2-core CPU
+    python benchmarks/bench_guidance.py --images mnist-subset --part class --run-dir /tmp/cmnist
+    python benchmarks/bench_guidance.py --images mnist-subset --part inpaint \
+        --uncond-run-dir /tmp/umnist          # each ~47 CPU min of training, then ~20 min
 
-``--digits`` (``guidance_digits.json``): the command-line path on images. A class-conditional
-``SmallUNet`` trained on the 8×8 digits with the ``digits-cpu`` preset (``plan_conditional_run``
-+ ``train_run``, as ``scorelab train --data digits --conditional``; label dropout 0.1), then (a)
-``class_source`` + the recommended image sampler for every class at guidance ``w`` in
-``DIGIT_GUIDANCE`` (classifier-free) and at classifier scales ``DIGIT_CLASSIFIER_SCALES``
-(a noise-conditional LeNet), scored by the project's LeNet classifier (trained here, 36 epochs,
-as ``scorelab classifier``): the share classified as the asked class, the mean confidence and
-the per-class Fréchet distance in the classifier's features (each class's samples against that
-class's real digits, over the real-vs-real floor at the same n); (b) an unconditional
-``digits-cpu`` run (``scorelab train --data digits``) fills the hidden bottom half of every test
-image by ``inpaint_samples`` (replacement with the library's default RePaint resampling, plain
-replacement, and conditioned), scored by the classifier's accuracy against the true labels,
-beside the accuracy on the full images, on the bottom filled with the training mean, and on the
-bottom halves of the nearest training digits by top half (the data's own conditional).
+``--images SET`` (``guidance_digits.json``, ``guidance_mnist_subset[_class|_inpaint].json``): the
+command-line path on images, with the set's CPU preset. A class-conditional ``SmallUNet``
+(``plan_conditional_run`` + ``train_run``, as ``scorelab train --data SET --conditional``; label
+dropout 0.1), then (a) ``class_source`` + the recommended image sampler for every class at the
+classifier-free guidance scales of ``IMAGE_PLAN`` and with classifier guidance (a
+noise-conditional LeNet), scored by the project's LeNet classifier (trained here, as
+``scorelab classifier``, with ``bench_images.py``'s epochs): the share classified as the asked
+class, the mean confidence and the per-class Fréchet distance in the classifier's features (each
+class's samples against that class's real images, over the real-vs-real floor at the same n);
+(b) an unconditional run (``scorelab train --data SET``) fills the hidden bottom half of the test
+images by ``inpaint_samples`` (replacement with the library's default RePaint resampling, and
+the other settings of ``IMAGE_PLAN``), scored by the classifier's accuracy against the true
+labels, beside the accuracy on the full images, on the bottom filled with the training mean, and
+on the bottom halves of the nearest training images by top half (the data's own conditional).
+``--part`` runs (a) or (b) alone, so the two trainings can run side by side.
 
 ``--network`` (a separate result file, ``guidance_network.json``): a class-conditional
 ``ScoreMLP`` trained on 20 000 exact draws with ``conditional_dsm_loss`` (label dropout 0.2,
@@ -72,7 +76,13 @@ from common import RESULTS_DIR, save_results  # noqa: E402
 from scorelab.losses import conditional_dsm_loss  # noqa: E402
 from scorelab.metrics import LawReference, mode_weight_report  # noqa: E402
 from scorelab.models import ScoreMLP  # noqa: E402
-from scorelab.plotting import new_figure, save_figure  # noqa: E402
+from scorelab.plotting import (  # noqa: E402
+    image_grid,
+    inpainting_grid,
+    new_figure,
+    save_figure,
+    tradeoff_curves,
+)
 from scorelab.samplers import (  # noqa: E402
     classifier_free_guidance,
     classifier_guidance,
@@ -396,46 +406,114 @@ def summarise(rows: list[dict]) -> None:
         )
 
 
-DIGIT_GUIDANCE = (0.0, 0.5, 1.0, 2.0, 4.0)
-DIGIT_COMPLETIONS = 5
-DIGIT_CLASSIFIER_SCALES = (0.0, 1.0, 3.0, 10.0)
+#: Per image set (``--images``): the classifier's epochs (as ``bench_images.py``), samples per
+#: class, the guidance scales, the test images to inpaint (None: all) and the inpainting settings
+#: beyond the library's default. On the MNIST subset one completion by the default (481
+#: evaluations of the 28×28 U-Net) costs several CPU seconds, so it inpaints 80 test images with
+#: fewer settings; its guidance sweep is finer, as the accuracy rises more slowly with w there.
+IMAGE_PLAN = {
+    "digits": {
+        "clf_epochs": 36,
+        "n_per_class": 100,
+        "guidance": (0.0, 0.5, 1.0, 2.0, 4.0),
+        "classifier_scales": (0.0, 1.0, 3.0, 10.0),
+        "n_inpaint": None,
+        "inpaint_extra": [
+            ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the old default
+            ("conditioned", {}),
+        ],
+    },
+    "mnist-subset": {
+        "clf_epochs": 13,
+        "n_per_class": 100,
+        "guidance": (0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0),
+        "classifier_scales": (1.0, 3.0, 10.0),
+        "n_inpaint": 80,
+        "inpaint_extra": [("conditioned", {})],
+    },
+}
+QUICK_IMAGES = {"n_per_class": 20, "n_inpaint": 20, "clf_epochs": 2}
+COMPLETIONS = 5
 
 
-def digits_rows(run_dir: Path | None, uncond_dir: Path | None, n_per_class: int) -> dict:
-    """Conditional digits run: class accuracy and per-class Fréchet distance vs guidance;
-    bottom-half inpainting accuracy with an unconditional run."""
+def image_rows(
+    data: str,
+    run_dir: Path | None,
+    uncond_dir: Path | None,
+    part: str = "all",
+    quick: bool = False,
+) -> dict:
+    """Conditional run of an image set: class accuracy and per-class Fréchet distance vs
+    guidance (``part`` "class"); bottom-half inpainting accuracy with an unconditional run
+    (``part`` "inpaint"); both for "all"."""
     import tempfile
 
     from scorelab.data.images import load_images
+    from scorelab.models.classifier import classifier_accuracy, train_classifier
+
+    opts = dict(IMAGE_PLAN[data])
+    if quick:
+        opts.update(QUICK_IMAGES)
+    tmp = Path(tempfile.mkdtemp())
+    x_tr, y_tr = load_images(data, "train", seed=0)
+    x_te, y_te = load_images(data, "test", seed=0)
+    t0 = time.perf_counter()
+    clf = train_classifier(x_tr, y_tr, epochs=opts["clf_epochs"], seed=0, n_classes=10)
+    summary = {
+        "data": data,
+        "classifier_epochs": opts["clf_epochs"],
+        "classifier_accuracy": classifier_accuracy(clf, x_te, y_te),
+        "classifier_seconds": time.perf_counter() - t0,
+        "n_test": len(x_te),
+    }
+    print(summary)
+
+    def scores(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        with torch.no_grad():
+            p = torch.softmax(clf(x.clamp(-1, 1)), dim=1)
+        return float((p.argmax(1) == y).float().mean()), float(p.gather(1, y[:, None]).mean())
+
+    prefix = RESULTS_DIR / f"guidance_{data.replace('-', '_')}{'_quick' if quick else ''}"
+    opts["figure_prefix"] = str(prefix)
+    rows: list[dict] = []
+    if part in ("all", "class"):
+        run_dir = tmp / f"{data}-conditional" if run_dir is None else run_dir
+        rows += class_guidance_rows(data, run_dir, opts, clf, scores, (x_tr, y_tr, x_te, y_te),
+                                    summary, quick)  # fmt: skip
+    if part in ("all", "inpaint"):
+        uncond_dir = tmp / data if uncond_dir is None else uncond_dir
+        rows += inpaint_rows(data, uncond_dir, opts, clf, scores, (x_tr, y_tr, x_te, y_te),
+                             summary, quick)  # fmt: skip
+    print(summary)
+    return {"summary": summary, "rows": rows}
+
+
+def _train_steps(quick: bool) -> dict:
+    return {"steps": 40} if quick else {}
+
+
+def class_guidance_rows(data, run_dir, opts, clf, scores, images, summary, quick) -> list[dict]:
+    """Classifier-free guidance sweep and classifier guidance of a conditional run."""
     from scorelab.metrics.fid import image_quality_report
     from scorelab.models.classifier import classifier_accuracy, train_classifier
-    from scorelab.runs import load_run, plan_conditional_run, plan_run, train_run
+    from scorelab.runs import load_run, plan_conditional_run, train_run
     from scorelab.runs.conditional import class_source
-    from scorelab.runs.inpaint import image_mask, inpaint_samples
     from scorelab.samplers import draw_samples
 
-    tmp = Path(tempfile.mkdtemp())
-    run_dir = tmp / "digits-conditional" if run_dir is None else run_dir
-    uncond_dir = tmp / "digits" if uncond_dir is None else uncond_dir
-    plan, train_x, test_x, labels = plan_conditional_run("digits", device="cpu")
+    x_tr, y_tr, x_te, y_te = images
+    n_per_class = opts["n_per_class"]
+    plan, train_x, test_x, labels = plan_conditional_run(data, device="cpu", **_train_steps(quick))
     # Resumes (and so skips) a finished run in --run-dir; the log keeps the training time.
     result = train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
-    train_seconds = result.history[-1]["time"]
+    summary.update(
+        train_seconds=result.history[-1]["time"],
+        train_steps=plan["train"]["steps"],
+        preset=plan["preset"],
+    )
     run = load_run(run_dir, device="cpu")
-    uplan, utrain_x, utest_x = plan_run("digits", device="cpu")
-    uresult = train_run(uplan, utrain_x, utest_x, uncond_dir, progress=False)
-    uncond_seconds = uresult.history[-1]["time"]
-    uncond = load_run(uncond_dir, device="cpu")
-    x_tr, y_tr = load_images("digits", "train", seed=0)
-    x_te, y_te = load_images("digits", "test", seed=0)
-    t0 = time.perf_counter()
-    clf = train_classifier(x_tr, y_tr, epochs=36, seed=0, n_classes=10)
-    clf_seconds = time.perf_counter() - t0
-    clf_acc = classifier_accuracy(clf, x_te, y_te)
-    print(f"trained {plan['train']['steps']} steps in {train_seconds:.0f} s; classifier {clf_acc}")
-    # Per-class Fréchet distance: each class's samples against that class's real digits (train
-    # and test: the test set alone has ~36 per class), floor = two disjoint halves of the real
-    # ones at the same n, 5 splits (image_quality_report).
+    # Per-class Fréchet distance: each class's samples against that class's real images (train
+    # and test: the digits' test set alone has ~36 per class), floor = two disjoint halves of
+    # the real ones at the same n, 5 splits (image_quality_report).
     x_all, y_all = torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])
 
     def per_class_fd(x: torch.Tensor, y: torch.Tensor) -> dict:
@@ -453,39 +531,50 @@ def digits_rows(run_dir: Path | None, uncond_dir: Path | None, n_per_class: int)
             "fd_n": reports[0]["n_samples"],
         }
 
-    def scores(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        with torch.no_grad():
-            p = torch.softmax(clf(x.clamp(-1, 1)), dim=1)
-        return float((p.argmax(1) == y).float().mean()), float(p.gather(1, y[:, None]).mean())
-
-    rows = []
-    for w in DIGIT_GUIDANCE:
+    def class_row(kind: str, setting: dict, sources: list) -> dict:
+        """Draw n_per_class samples of every class from its source; score them."""
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(0)
-        xs, ys, n_evals = [], [], 0
-        for c in range(10):
-            res = draw_samples(class_source(run, c, guidance=w), n_per_class, generator=g)
+        xs, n_evals = [], 0
+        for src in sources:
+            try:
+                res = draw_samples(src, n_per_class, generator=g)
+            except FloatingPointError as err:  # the sampler's DivergenceError
+                return {"kind": kind, **setting, "diverged": str(err)}
             xs.append(res.samples)
-            ys.append(torch.full((n_per_class,), c))
             n_evals = res.n_evals
-        x, y = torch.cat(xs), torch.cat(ys)
+        x = torch.cat(xs)
+        y = torch.arange(10).repeat_interleave(n_per_class)
         acc, conf = scores(x, y)
-        per_class = [scores(x[y == c], y[y == c])[0] for c in range(10)]
-        row = {
-            "kind": "class",
-            "guidance": w,
+        if setting.get("guidance") == 0.0:  # the class grid: one row per class
+            k = min(n_per_class, 12)
+            image_grid(
+                x.reshape(10, n_per_class, *x.shape[1:])[:, :k].flatten(0, 1),
+                nrow=k,
+                title=f"{data}: classes 0-9 (a row each), classifier-free w = 0",
+                path=opts["figure_prefix"] + "_classes.png",
+            )
+        return {
+            "kind": kind,
+            **setting,
             "n_per_class": n_per_class,
             "accuracy": acc,
             "confidence": conf,
-            "per_class_accuracy": per_class,
+            "per_class_accuracy": [scores(x[y == c], y[y == c])[0] for c in range(10)],
             "pixel_std_within_class": float(
                 torch.stack([x[y == c].std(0).mean() for c in range(10)]).mean()
             ),
             "score_evals": n_evals,
-            "network_evals": n_evals * (1 if w == 0 else 2),
             **per_class_fd(x, y),
             "seconds": time.perf_counter() - t0,
         }
+
+    rows = []
+    for w in opts["guidance"]:
+        row = class_row(
+            "class", {"guidance": w}, [class_source(run, c, guidance=w) for c in range(10)]
+        )
+        row["network_evals"] = row.get("score_evals", 0) * (1 if w == 0 else 2)
         print(row)
         rows.append(row)
     # Classifier guidance of the same network's unconditional score (null label) with a
@@ -493,73 +582,88 @@ def digits_rows(run_dir: Path | None, uncond_dir: Path | None, n_per_class: int)
     t0 = time.perf_counter()
     noise = plan["noise"]
     noisy_clf = train_classifier(
-        x_tr, y_tr, epochs=36, seed=1, n_classes=10,
+        x_tr, y_tr, epochs=opts["clf_epochs"], seed=1, n_classes=10,
         noise_range=(noise["sigma_min"], noise["sigma_max"]),
     )  # fmt: skip
-    noisy_seconds = time.perf_counter() - t0
-    for scale in DIGIT_CLASSIFIER_SCALES:
-        t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(0)
-        xs, ys = [], []
-        for c in range(10):
-            src = class_source(run, c, classifier=noisy_clf, classifier_scale=scale)
-            try:
-                xs.append(draw_samples(src, n_per_class, generator=g).samples)
-            except FloatingPointError as err:
-                xs = None
-                print({"kind": "classifier", "scale": scale, "diverged": str(err)})
-                break
-            ys.append(torch.full((n_per_class,), c))
-        if xs is None:
-            rows.append({"kind": "classifier", "classifier_scale": scale, "diverged": True})
-            continue
-        x, y = torch.cat(xs), torch.cat(ys)
-        acc, conf = scores(x, y)
-        row = {
-            "kind": "classifier",
-            "classifier_scale": scale,
-            "n_per_class": n_per_class,
-            "accuracy": acc,
-            "confidence": conf,
-            "pixel_std_within_class": float(
-                torch.stack([x[y == c].std(0).mean() for c in range(10)]).mean()
-            ),
-            **per_class_fd(x, y),
-            "seconds": time.perf_counter() - t0,
-        }
+    summary["noise_conditional_classifier_seconds"] = time.perf_counter() - t0
+    summary["noise_conditional_classifier_clean_accuracy"] = classifier_accuracy(
+        noisy_clf, x_te, y_te
+    )
+    for scale in opts["classifier_scales"]:
+        sources = [
+            class_source(run, c, classifier=noisy_clf, classifier_scale=scale) for c in range(10)
+        ]
+        row = class_row("classifier", {"classifier_scale": scale}, sources)
         print(row)
         rows.append(row)
+    sweep = {
+        name: [(r[knob], r["fd_ratio_mean"], r["accuracy"]) for r in rows if r["kind"] == kind
+               and "accuracy" in r]
+        for name, kind, knob in (("classifier-free guidance (w)", "class", "guidance"),
+                                 ("classifier guidance (scale)", "classifier", "classifier_scale"))
+    }  # fmt: skip
+    tradeoff_curves(
+        sweep,
+        xlabel="per-class Fréchet distance / real-vs-real floor (mean over classes)",
+        ylabel="share classified as the asked class",
+        x_line=2.0,
+        y_line=0.97,
+        log_x=True,
+        title=f"{data}: guidance sweep ({n_per_class} samples per class)",
+        path=opts["figure_prefix"] + "_sweep.png",
+    )
+    return rows
+
+
+def inpaint_rows(data, uncond_dir, opts, clf, scores, images, summary, quick) -> list[dict]:
+    """Bottom-half inpainting of test images with an unconditional run, scored by the
+    classifier against the true labels, beside the data's own conditional."""
+    from scorelab.runs import load_run, plan_run, train_run
+    from scorelab.runs.inpaint import image_mask, inpaint_samples
+
+    x_tr, y_tr, x_te, y_te = images
+    summary["pixel_std_within_class_test_images"] = float(
+        torch.stack([x_te[y_te == c].std(0).mean() for c in range(10)]).mean()
+    )
+    if opts["n_inpaint"] is not None:
+        x_te, y_te = x_te[: opts["n_inpaint"]], y_te[: opts["n_inpaint"]]
+    uplan, utrain_x, utest_x = plan_run(data, device="cpu", **_train_steps(quick))
+    uresult = train_run(uplan, utrain_x, utest_x, uncond_dir, progress=False)
+    uncond = load_run(uncond_dir, device="cpu")
     mask = image_mask("bottom-half", tuple(x_te.shape[1:]))
+    top = mask.bool().all(-1).flatten()  # the known rows
     mean_fill = torch.where(mask.bool(), x_te, x_tr.mean(0))
-    base = {
-        "full_images": scores(x_te, y_te)[0],
-        "bottom_half_mean_filled": scores(mean_fill, y_te)[0],
-        "pixel_std_within_class_test_images": float(
-            torch.stack([x_te[y_te == c].std(0).mean() for c in range(10)]).mean()
-        ),
-        "bottom_half_mean_filled_mse": float((mean_fill - x_te)[:, :, 4:].square().mean()),
-        "inpaint_completions": DIGIT_COMPLETIONS,
-    }
-    k = DIGIT_COMPLETIONS
+    k = COMPLETIONS
+    summary.update(
+        unconditional_train_seconds=uresult.history[-1]["time"],
+        unconditional_preset=uplan["preset"],
+        n_inpainted=len(x_te),
+        full_images=scores(x_te, y_te)[0],
+        bottom_half_mean_filled=scores(mean_fill, y_te)[0],
+        bottom_half_mean_filled_mse=float((mean_fill - x_te)[:, :, ~top].square().mean()),
+        inpaint_completions=k,
+    )
     # The data's own conditional, as a reference: each test image's top half above the bottom
-    # halves of the k training digits whose top halves are nearest (a nearest-neighbour draw of
+    # halves of the k training images whose top halves are nearest (a nearest-neighbour draw of
     # p(bottom | top)); a sampler of the true conditional would score about this.
-    top = x_te[:, :, :4].flatten(1)
-    nearest = torch.cdist(top, x_tr[:, :, :4].flatten(1)).topk(k, largest=False).indices
+    nearest = torch.cdist(x_te[:, :, top].flatten(1), x_tr[:, :, top].flatten(1))
+    nearest = nearest.topk(k, largest=False).indices
     neighbours = torch.where(mask.bool(), x_te[:, None], x_tr[nearest]).flatten(0, 1)
     settings = [
         ("replacement", {}),  # the library's default (REPLACEMENT_LEVELS, REPLACEMENT_RESAMPLE)
-        ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the old default
-        ("conditioned", {}),
+        *opts["inpaint_extra"],
         ("nearest training neighbours", None),
     ]
-    for method, kwargs in settings:
+    if quick:
+        settings = [("replacement", {"steps": 5, "resample": 2}), settings[-1]]
+    rows = []
+    for i, (method, kwargs) in enumerate(settings):
         t0 = time.perf_counter()
         if kwargs is None:
-            filled, summary = neighbours, {"method": method, "n_evals": 0}
+            filled, info = neighbours, {"method": method, "n_evals": 0}
         else:
             try:
-                filled, summary = inpaint_samples(
+                filled, info = inpaint_samples(
                     uncond, x_te, mask, completions=k, method=method, seed=0, **kwargs
                 )
             except FloatingPointError as err:  # the sampler's DivergenceError
@@ -568,7 +672,14 @@ def digits_rows(run_dir: Path | None, uncond_dir: Path | None, n_per_class: int)
                 rows.append(row)
                 continue
         truth = x_te.repeat_interleave(k, 0)
-        assert torch.equal(filled[:, :, :4], truth[:, :, :4])  # known half kept exactly
+        assert torch.equal(filled[:, :, top], truth[:, :, top])  # known half kept exactly
+        if i == 0:  # the library's default: panels of the first 8 inputs
+            inpainting_grid(
+                x_te[:8],
+                mask,
+                filled.reshape(-1, k, *x_te.shape[1:])[:8],
+                path=opts["figure_prefix"] + "_inpaint.png",
+            )
         acc, conf = scores(filled, y_te.repeat_interleave(k))
         with torch.no_grad():
             prob = torch.softmax(clf(filled.clamp(-1, 1)), dim=1).reshape(-1, k, 10)
@@ -576,32 +687,18 @@ def digits_rows(run_dir: Path | None, uncond_dir: Path | None, n_per_class: int)
         row = {
             "kind": "inpaint",
             "mask": "bottom-half",
-            **summary,
+            **info,
             "accuracy_per_completion": acc,
             "confidence": conf,
             "accuracy_majority_vote": float((votes == y_te).float().mean()),
             "accuracy_mean_probability": float((prob.mean(1).argmax(1) == y_te).float().mean()),
-            "mse_filled_half": float((filled - truth)[:, :, 4:].square().mean()),
+            "mse_filled_half": float((filled - truth)[:, :, ~top].square().mean()),
             "value_range": [float(filled.min()), float(filled.max())],
             "seconds": time.perf_counter() - t0,
         }
         print(row)
         rows.append(row)
-    summary = {
-        "train_seconds": train_seconds,
-        "unconditional_train_seconds": uncond_seconds,
-        "unconditional_preset": uplan["preset"],
-        "train_steps": plan["train"]["steps"],
-        "preset": plan["preset"],
-        "classifier_accuracy": clf_acc,
-        "classifier_seconds": clf_seconds,
-        "noise_conditional_classifier_seconds": noisy_seconds,
-        "noise_conditional_classifier_clean_accuracy": classifier_accuracy(noisy_clf, x_te, y_te),
-        "n_test": len(x_te),
-        **base,
-    }
-    print(summary)
-    return {"summary": summary, "rows": rows}
+    return rows
 
 
 def main() -> None:
@@ -614,27 +711,36 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=2000, help="training steps for --network")
     parser.add_argument(
-        "--digits",
-        action="store_true",
-        help="instead: conditional digits run (digits-cpu), class accuracy vs guidance, inpainting",
+        "--images",
+        choices=sorted(IMAGE_PLAN),
+        default=None,
+        help="instead: conditional run of this image set (its CPU preset), class accuracy vs "
+        "guidance, inpainting",
     )
-    parser.add_argument("--run-dir", type=Path, default=None, help="--digits: keep the run here")
+    parser.add_argument(
+        "--part",
+        choices=("all", "class", "inpaint"),
+        default="all",
+        help="--images: only the guidance rows or only the inpainting rows (own result file)",
+    )
+    parser.add_argument("--run-dir", type=Path, default=None, help="--images: keep the run here")
     parser.add_argument(
         "--uncond-run-dir",
         type=Path,
         default=None,
-        help="--digits: keep the unconditional run (for inpainting) here",
+        help="--images: keep the unconditional run (for inpainting) here",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
     n = 1000 if args.quick else 2000
     seeds = [0] if args.quick else [0, 1, 2, 3, 4]
     start = time.perf_counter()
-    if args.digits:
-        n_per_class = 20 if args.quick else 100
-        payload = digits_rows(args.run_dir, args.uncond_run_dir, n_per_class)
+    if args.images:
+        payload = image_rows(args.images, args.run_dir, args.uncond_run_dir, args.part, args.quick)
         payload["summary"]["seconds"] = time.perf_counter() - start
-        save_results("guidance_digits_quick" if args.quick else "guidance_digits", payload)
+        name = f"guidance_{args.images.replace('-', '_')}"
+        name += "" if args.part == "all" else f"_{args.part}"
+        save_results(name + ("_quick" if args.quick else ""), payload)
         return
     if args.network:
         rows = network_rows(n, seeds[:3], args.steps)

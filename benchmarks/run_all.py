@@ -45,7 +45,24 @@ BENCHMARKS: dict[str, tuple[str, list[str] | None, list[str], float]] = {
         10,
     ),
     "guidance": ("bench_guidance.py", ["--quick"], [], 5),
-    "guidance-digits": ("bench_guidance.py", None, ["--digits"], 30),
+    "guidance-digits": (
+        "bench_guidance.py",
+        ["--images", "digits", "--quick"],
+        ["--images", "digits"],
+        30,
+    ),
+    "guidance-mnist-class": (
+        "bench_guidance.py",
+        None,
+        ["--images", "mnist-subset", "--part", "class"],
+        70,
+    ),
+    "guidance-mnist-inpaint": (
+        "bench_guidance.py",
+        None,
+        ["--images", "mnist-subset", "--part", "inpaint"],
+        70,
+    ),
     "training": (
         "bench_training.py",
         ["--quick"],

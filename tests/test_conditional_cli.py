@@ -296,13 +296,33 @@ def test_image_run_conditional_training_sampling_and_inpainting(tmp_path, digits
     assert main(["sample", str(run), "--class", "3", "--guidance", "2", "-n", "4", "--steps",
                  "3", "--out", str(out), "--device", "cpu"]) == 0  # fmt: skip
     assert np.load(out).shape == (4, 1, 8, 8)
+    # --png: a row per class (2 rows of 4 tiles of 8 + 2 pad: 42 × 22 pixels, under a title
+    # that takes a tenth of the height); without --class, the samples 10 per row (1 row of 4).
+    from PIL import Image
+
+    grid = tmp_path / "classes.png"
+    assert main(["sample", str(run), "--class", "3,5", "-n", "4", "--steps", "3", "--out",
+                 str(tmp_path / "c.npy"), "--png", str(grid), "--device", "cpu"]) == 0  # fmt: skip
+    width, height = Image.open(grid).size
+    assert width / height == pytest.approx(42 / (22 / 0.9), rel=0.03)
+    assert main(["sample", str(run), "-n", "4", "--steps", "3", "--out", str(tmp_path / "u.npy"),
+                 "--png", str(grid), "--device", "cpu"]) == 0  # fmt: skip
+    width, height = Image.open(grid).size
+    assert width / height == pytest.approx(42 / (12 / 0.9), rel=0.03)
     filled = tmp_path / "f.npy"
+    png = tmp_path / "panels.png"
     assert main(["inpaint", str(run), "--input", str(out), "--mask", "bottom-half",
                  "--completions", "2", "--steps", "4", "--out", str(filled),
-                 "--device", "cpu"]) == 0  # fmt: skip
+                 "--device", "cpu", "--png", str(png)]) == 0  # fmt: skip
     f, x = np.load(filled), np.load(out)
     assert f.shape == (8, 1, 8, 8)
     assert np.array_equal(f[:, :, :4], np.repeat(x, 2, axis=0)[:, :, :4])
+    # The panels: 4 rows (inputs) of masked input, 2 completions, input; 8×8 tiles, pad 2, so a
+    # square grid of 42 × 42 pixels, drawn below a title that takes a tenth of the height.
+    from PIL import Image
+
+    width, height = Image.open(png).size
+    assert width / height == pytest.approx(0.9, rel=0.03)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +402,15 @@ def test_bad_inpaint_inputs(tmp_path, capsys) -> None:
     assert "--reconstruction-scale" in err and "exact" in err
     err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--resample", "3"], capsys)
     assert "--resample and --corrector apply to --method replacement" in err
+    err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--png", str(tmp_path / "p.png")],
+                 capsys)  # fmt: skip
+    assert "--png" in err and "(C, H, W)" in err
+    err = _error(["sample", "--target", "ring-8", "--out", str(tmp_path / "s.npy"), "--png",
+                  str(tmp_path / "p.png")], capsys)  # fmt: skip
+    assert "--png" in err and "(C, H, W)" in err
+    err = _error([*base, "--mask", str(tmp_path / "m.npy"), "--png", str(tmp_path / "p.jpg")],
+                 capsys)  # fmt: skip
+    assert "--png must end in .png" in err
     with pytest.raises(ValueError, match="--completions"):
         inpaint_samples(get_target("ring-8"), torch.zeros(1, 2), torch.tensor([1.0, 0.0]),
                         completions=0)  # fmt: skip

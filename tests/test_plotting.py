@@ -355,6 +355,25 @@ def test_quality_vs_evals(tmp_path):
         P.quality_vs_evals({})
 
 
+def test_tradeoff_curves_draws_each_method_in_knob_order(tmp_path):
+    table = {"cfg": [(2.0, 3.0, 0.99), (0.0, 1.1, 0.95)], "classifier": [(1.0, 1.5, 0.9)]}
+    path = tmp_path / "t.png"
+    fig = P.tradeoff_curves(
+        table, xlabel="fd", ylabel="acc", x_line=2.0, y_line=0.97, log_x=True, path=path, dpi=DPI
+    )
+    assert path.stat().st_size > 0
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    cfg, clf, vline, hline = ax.get_lines()
+    np.testing.assert_array_equal(cfg.get_xdata(), [1.1, 3.0])  # knob 0 first
+    np.testing.assert_array_equal(cfg.get_ydata(), [0.95, 0.99])
+    np.testing.assert_array_equal(vline.get_xdata(), [2.0, 2.0])
+    np.testing.assert_array_equal(hline.get_ydata(), [0.97, 0.97])
+    assert [t.get_text() for t in ax.texts] == ["0", "2", "1"]
+    with pytest.raises(ValueError, match="table"):
+        P.tradeoff_curves({}, xlabel="x", ylabel="y")
+
+
 # --- animation --------------------------------------------------------------------------------
 
 
@@ -463,3 +482,23 @@ def test_nearest_neighbour_grid_puts_the_copy_beside_the_sample(tmp_path):
     np.testing.assert_array_equal(grid[1:6, 1:6], train[7])
     np.testing.assert_array_equal(grid[1:6, 7:12], train[7])
     assert not np.array_equal(grid[1:6, 13:18], train[7])
+
+
+def test_inpainting_grid_rows_are_masked_input_completions_original():
+    rng = np.random.default_rng(7)
+    truth = rng.uniform(-1, 1, size=(2, 1, 4, 4))
+    mask = np.ones((1, 4, 4))
+    mask[:, 2:] = 0  # bottom half hidden
+    done = rng.uniform(-1, 1, size=(2, 3, 1, 4, 4))
+    fig = P.inpainting_grid(truth, mask, done, pad=1)
+    grid = np.asarray(fig.axes[0].images[0].get_array())
+    assert grid.shape == (2 * 5 + 1, 5 * 5 + 1)  # 2 rows of (input, 3 completions, original)
+    unit = lambda a: np.round((np.clip(a, -1, 1) + 1) / 2 * 255).astype(np.uint8)  # noqa: E731
+    np.testing.assert_array_equal(grid[1:3, 1:5], unit(truth[0, 0, :2]))  # known rows shown
+    assert (grid[3:5, 1:5] == round(0.5 * 255)).all()  # hidden rows grey
+    np.testing.assert_array_equal(grid[1:5, 6:10], unit(done[0, 0, 0]))
+    np.testing.assert_array_equal(grid[6:10, 21:25], unit(truth[1, 0]))
+    with pytest.raises(ValueError, match="N = 2 inputs"):
+        P.inpainting_grid(truth, mask, done[:1])
+    with pytest.raises(ValueError, match="differ from originals"):
+        P.inpainting_grid(truth, mask, done[..., :3])

@@ -77,6 +77,28 @@ def test_options_are_checked_by_name() -> None:
         draw_samples(source, 8, "dpmpp-3m", sigma_min=50.0)
 
 
+def test_sigma_max_factor_is_in_units_of_the_data_scale() -> None:
+    """σ_max = factor × the largest std of the law: the same draws as that σ_max given directly."""
+    target = get_target("aniso-16d")
+    source = target_source(target)
+    scale = float(torch.linalg.eigvalsh(target.covariance().double()).max().sqrt())
+    by_factor = draw_samples(source, 64, "ipndm", steps=6, sigma_max_factor=5.0, generator=_gen(1))
+    direct = draw_samples(source, 64, "ipndm", steps=6, sigma_max=5.0 * scale, generator=_gen(1))
+    assert torch.allclose(by_factor.samples, direct.samples, atol=1e-5)
+    default = draw_samples(source, 64, "ipndm", steps=6, generator=_gen(1))
+    assert not torch.allclose(default.samples, direct.samples, atol=1e-3)
+    with pytest.raises(ValueError, match="--sigma-max-factor.*not both"):
+        draw_samples(source, 8, "ipndm", sigma_max=3.0, sigma_max_factor=5.0)
+    # The recommended configuration sets a factor; a σ_max given by the caller replaces it.
+    assert "sigma_max_factor" in RECOMMENDED["exact"].options
+    mine = draw_samples(source, 64, None, steps=6, sigma_max=2.0 * scale, generator=_gen(1))
+    cfg = RECOMMENDED["exact"]
+    same = {k: v for k, v in cfg.options.items() if k != "sigma_max_factor"}
+    direct = draw_samples(source, 64, cfg.sampler, steps=6, sigma_max=2.0 * scale,
+                          generator=_gen(1), **same)  # fmt: skip
+    assert torch.equal(mine.samples, direct.samples)
+
+
 def test_the_recommended_configuration_is_the_default() -> None:
     """No sampler named: the source's recommended configuration, with its steps."""
     source = target_source(get_target("mixture-2d"))

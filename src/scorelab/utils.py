@@ -204,8 +204,14 @@ def atomic_writer(path: str | os.PathLike, write: Callable[[Path], None]) -> Non
 
 def checked_npy_path(path: Path, flag: str = "--out") -> Path:
     """Check an output .npy path before any work: its suffix and a writable folder."""
-    if path.suffix != ".npy":
-        raise ValueError(f"{flag} must end in .npy; got {str(path)!r}")
+    return checked_output_path(path, flag, ".npy")
+
+
+def checked_output_path(path: Path, flag: str, suffix: str) -> Path:
+    """Check an output path before any work: its ``suffix`` and a writable folder."""
+    path = Path(path)
+    if path.suffix != suffix:
+        raise ValueError(f"{flag} must end in {suffix}; got {str(path)!r}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

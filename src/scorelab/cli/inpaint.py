@@ -14,6 +14,7 @@ from scorelab.runs.inpaint import (
     REPLACEMENT_LEVELS,
     REPLACEMENT_RESAMPLE,
 )
+from scorelab.runs.sampling import PREVIEW_ROWS
 
 DESCRIPTION = """Inpainting / imputation: complete inputs whose mask is 0, keeping the entries whose
 mask is 1 exactly.
@@ -51,6 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="output .npy (B·K, *D)")
     p.add_argument("--completions", type=int, default=1, metavar="K", help="completions per input")
+    p.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help=f"images: also draw the first {PREVIEW_ROWS} inputs as panels (masked input | "
+        "completions | input)",
+    )
     p.add_argument(
         "--method",
         choices=("conditioned", "replacement"),
@@ -111,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         reconstruction_scale=args.reconstruction_scale,
         resample=args.resample,
         corrector=args.corrector,
+        png=args.png,
         **options,
     )
     print(json.dumps(summary), file=sys.stderr)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from scorelab.cli.sampling import add_sampler_arguments, sampler_choice
+from scorelab.runs.sampling import PREVIEW_PER_ROW, PREVIEW_ROWS
 from scorelab.utils import check_int, checked_npy_path
 
 DESCRIPTION = """Draw samples with any sampler.
@@ -33,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="list targets and samplers, then exit")
     p.add_argument("-n", "--n-samples", type=int, default=1000, help="number of samples")
     p.add_argument("--out", type=Path, help="output .npy file (shape (n, *D))")
+    p.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help=f"images: also draw the first {PREVIEW_ROWS * PREVIEW_PER_ROW} samples as a grid "
+        f"(with --class: the first {PREVIEW_PER_ROW} of each class, a row each)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--trajectory",
@@ -134,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         trajectory=args.trajectory,
         progress=args.progress,
+        png=args.png,
         **options,
     )
     print(json.dumps(summary), file=sys.stderr)
@@ -177,6 +186,7 @@ def _run_classes(args: argparse.Namespace, base, n: int, device) -> int:
         steps=args.steps,
         seed=args.seed,
         progress=args.progress,
+        png=args.png,
         **options,
     )
     if classifier is None:

@@ -79,7 +79,7 @@ def save_figure(fig: Figure, path: PathLike | None, *, dpi: float = 100) -> Figu
 
 
 from scorelab.plotting.animation import animate_curves, animate_points, frame_indices  # noqa: E402
-from scorelab.plotting.curves import loss_curves, quality_vs_evals  # noqa: E402
+from scorelab.plotting.curves import loss_curves, quality_vs_evals, tradeoff_curves  # noqa: E402
 from scorelab.plotting.density import hdr_levels, kde_compare, pdf_1d  # noqa: E402
 from scorelab.plotting.fields import (  # noqa: E402
     log1p_arrows,
@@ -89,6 +89,7 @@ from scorelab.plotting.fields import (  # noqa: E402
 )
 from scorelab.plotting.images import (  # noqa: E402
     image_grid,
+    inpainting_grid,
     nearest_neighbour_grid,
     nearest_neighbours,
     tile_images,
@@ -109,6 +110,7 @@ __all__ = [
     "frame_indices",
     "hdr_levels",
     "image_grid",
+    "inpainting_grid",
     "kde_compare",
     "log1p_arrows",
     "log_density_contours",
@@ -121,6 +123,7 @@ __all__ = [
     "quality_vs_evals",
     "save_figure",
     "scatter_compare",
+    "tradeoff_curves",
     "score_components",
     "score_field",
     "tile_images",

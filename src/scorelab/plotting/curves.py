@@ -72,6 +72,27 @@ def loss_curves(
     return save_figure(fig, path, dpi=dpi)
 
 
+def _sorted_lines(table: Mapping, width: int, what: str) -> list[tuple[str, np.ndarray]]:
+    """Each entry of ``table`` as an array ``(k, width)`` sorted by its first column."""
+    if not table:
+        raise ValueError(f"table must map at least one {what} points")
+    lines = []
+    for name, points in table.items():
+        pts = as_numpy(points, f"table[{name!r}]").reshape(-1, width)
+        lines.append((name, pts[np.argsort(pts[:, 0])]))
+    return lines
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str | None, path, dpi: float) -> Figure:
+    """Labels, grid, legend and title of a one-axes line plot; saved when ``path`` is given."""
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path, dpi=dpi)
+
+
 def quality_vs_evals(
     table: Mapping[str, Sequence[tuple[float, float]]],
     *,
@@ -90,13 +111,10 @@ def quality_vs_evals(
     target divided by its two-sample noise floor; ``floor_line`` draws that floor, and ``peers``
     (name -> one ``(n_evals, ratio)`` point, e.g. a reference implementation) are marked with stars.
     """
-    if not table:
-        raise ValueError("table must map at least one sampler name to (n_evals, ratio) points")
+    lines = _sorted_lines(table, 2, "sampler name to (n_evals, ratio)")
     fig, axes = new_figure(figsize=(6.5, 4.5))
     ax = axes[0, 0]
-    for name, points in table.items():
-        pts = as_numpy(points, f"table[{name!r}]").reshape(-1, 2)
-        pts = pts[np.argsort(pts[:, 0])]
+    for name, pts in lines:
         ax.plot(pts[:, 0], pts[:, 1], marker="o", markersize=4, label=name)
     for name, (n_evals, ratio) in (peers or {}).items():
         ax.scatter([n_evals], [ratio], marker="*", s=160, zorder=3, label=name)
@@ -105,9 +123,40 @@ def quality_vs_evals(
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return save_figure(fig, path, dpi=dpi)
+    return _finish(fig, ax, xlabel, ylabel, title, path, dpi)
+
+
+def tradeoff_curves(
+    table: Mapping[str, Sequence[tuple[float, float, float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    label: str = "{:g}",
+    x_line: float | None = None,
+    y_line: float | None = None,
+    log_x: bool = False,
+    title: str | None = None,
+    path: PathLike | None = None,
+    dpi: float = 100,
+) -> Figure:
+    """Two measures against each other as a knob turns (a guidance sweep: Fréchet distance
+    against class accuracy as the scale grows), one line per method.
+
+    ``table`` maps a method to ``(knob, x, y)`` points, drawn in knob order and each labelled
+    ``label.format(knob)``; ``x_line`` and ``y_line`` draw targets (dashed); ``log_x`` a log x axis.
+    """
+    lines = _sorted_lines(table, 3, "method to (knob, x, y)")
+    fig, axes = new_figure(figsize=(6.5, 4.5))
+    ax = axes[0, 0]
+    for name, pts in lines:
+        ax.plot(pts[:, 1], pts[:, 2], marker="o", markersize=4, label=name)
+        for knob, x, y in pts:
+            ax.annotate(label.format(knob), (x, y), textcoords="offset points", xytext=(4, 4),
+                        fontsize="x-small")  # fmt: skip
+    if x_line is not None:
+        ax.axvline(x_line, color="black", linestyle="dashed", linewidth=1)
+    if y_line is not None:
+        ax.axhline(y_line, color="black", linestyle="dashed", linewidth=1)
+    if log_x:
+        ax.set_xscale("log")
+    return _finish(fig, ax, xlabel, ylabel, title, path, dpi)

@@ -61,8 +61,11 @@ def tile_images(
 
 
 def _show(grid: np.ndarray, title: str | None, upscale: float, dpi: float) -> Figure:
-    """A Figure showing ``grid`` pixel for pixel (times ``upscale``), no axes."""
+    """A Figure showing ``grid`` pixel for pixel (times ``upscale``), no axes; with a title,
+    at least 400 pixels wide so that the title fits."""
     height = 0.9 if title else 1.0
+    if title:
+        upscale = max(upscale, 400 / grid.shape[1])
     fig = Figure(figsize=(grid.shape[1] * upscale / dpi, grid.shape[0] * upscale / dpi / height))
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, height))
@@ -140,4 +143,50 @@ def nearest_neighbour_grid(
         rows = np.moveaxis(rows, -1, 1)
     grid = tile_images(rows, nrow=k + 1, value_range=(0.0, 1.0), pad=pad)
     title = "sample | nearest training image" + ("s" if k > 1 else "") + " (L2)"
+    return save_figure(_show(grid, title, upscale, dpi), path, dpi=dpi)
+
+
+def inpainting_grid(
+    originals: object,
+    mask: object,
+    completions: object,
+    *,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    hidden_value: float = 0.5,
+    pad: int = 2,
+    upscale: float = 3.0,
+    path: PathLike | None = None,
+    dpi: float = 100,
+) -> Figure:
+    """Inpainting panels, one row per input: the masked input, its completions, the original.
+
+    ``originals`` ``(N, C, H, W)``; ``mask`` of one image's shape or of ``originals``' (1 = known,
+    0 = filled); ``completions`` ``(N, K, C, H, W)``. Hidden pixels of the masked input are shown
+    at ``hidden_value`` (in [0, 1] after ``value_range``: mid-grey by default).
+    """
+    truth = _unit(originals, value_range, "originals")
+    n = truth.shape[0]
+    done = as_numpy(completions, "completions")
+    if done.ndim < 4 or done.shape[0] != n:
+        raise ValueError(
+            f"completions must be (N, K, *image) with N = {n} inputs; got {done.shape}"
+        )
+    k = done.shape[1]
+    filled = _unit(done.reshape(n * k, *done.shape[2:]), value_range, "completions")
+    if filled.shape[1:] != truth.shape[1:]:
+        raise ValueError(
+            f"completions' images {filled.shape[1:]} differ from originals' {truth.shape[1:]}"
+        )
+    known = _unit(
+        np.broadcast_to(as_numpy(mask, "mask"), as_numpy(originals).shape), (0, 1), "mask"
+    )
+    masked = np.where(known > 0.5, truth, hidden_value)
+    rows = np.concatenate(
+        [masked[:, None], filled.reshape(n, k, *truth.shape[1:]), truth[:, None]], 1
+    )
+    rows = rows.reshape(-1, *truth.shape[1:])
+    if rows.ndim == 4:  # RGB: back to channels first for tile_images
+        rows = np.moveaxis(rows, -1, 1)
+    grid = tile_images(rows, nrow=k + 2, value_range=(0.0, 1.0), pad=pad)
+    title = f"masked input | {k} completion{'s' if k > 1 else ''} | original"
     return save_figure(_show(grid, title, upscale, dpi), path, dpi=dpi)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from scorelab.runs.folder import Run
+from scorelab.runs.sampling import PREVIEW_PER_ROW, check_preview, write_preview
 from scorelab.samplers import ScoreSource, target_source
 from scorelab.samplers.guidance import classifier_free_guidance, with_label
 from scorelab.utils import NULL_LABEL, batch_sigma, checked_npy_path, save_npy
@@ -239,10 +240,12 @@ def sample_classes_to_file(
     steps: int | None,
     seed: int,
     progress: bool = False,
+    png: str | Path | None = None,
     **options: Any,
 ) -> dict:
     """Draw ``n`` samples of each class's source into ``out`` (rows grouped by class, in the
-    order of ``sources``) and the class of each row into :func:`labels_path` ``(out)``.
+    order of ``sources``) and the class of each row into :func:`labels_path` ``(out)``; for
+    images, ``png`` gets a grid with a row per class (its first samples).
 
     Class ``c`` is drawn with its own generator, seeded ``derive_seed(seed, stream, c)``, by rank
     ``i mod W`` under torchrun (``i`` its place in ``sources``, ``W`` processes); rank 0 gathers
@@ -257,6 +260,7 @@ def sample_classes_to_file(
     out = checked_npy_path(Path(out))
     classes = list(sources)
     first = sources[classes[0]]
+    png = check_preview(png, first.data_shape)
 
     def draw(i: int) -> tuple[np.ndarray, int]:
         source = sources[classes[i]]
@@ -270,6 +274,10 @@ def sample_classes_to_file(
     def write(drawn: dict[int, tuple[np.ndarray, int]]) -> None:
         save_npy(out, np.concatenate([drawn[i][0] for i in range(len(classes))]))
         save_npy(labels_path(out), np.concatenate([np.full(n, c, dtype=np.int64) for c in classes]))
+        if png is not None:
+            k = min(n, PREVIEW_PER_ROW)
+            shown = np.concatenate([drawn[i][0][:k] for i in range(len(classes))])
+            write_preview(shown, png, k, f"classes {', '.join(map(str, classes))}: a row each")
 
     drawn = round_robin(len(classes), draw, write, device=first.device)
     config = chosen_config(first, sampler, steps)

@@ -33,7 +33,8 @@ import torch
 from torch import Tensor
 
 from scorelab.runs.folder import Run
-from scorelab.samplers import ScoreSource, draw_samples, target_source
+from scorelab.runs.sampling import PREVIEW_ROWS, check_preview
+from scorelab.samplers import RECOMMENDED, ScoreSource, draw_samples, target_source
 from scorelab.samplers.inpaint import check_mask, inpaint_replacement, reconstruction_guidance
 from scorelab.samplers.ode import moment_matched_prior
 from scorelab.sde import geometric_sigmas
@@ -176,7 +177,10 @@ def _conditioned_source(
             if not isinstance(base, Gaussian):
                 raise ValueError("--target must be a Gaussian or a Gaussian mixture")
             base = GaussianMixture(base.mean()[None], base.covariance()[None])
-        source = target_source(base, device)
+        # The start's moments are the unconditional law's: the configuration for that case.
+        source = dataclasses.replace(
+            target_source(base, device), recommended=RECOMMENDED["observed"]
+        )
         score = functools.partial(_observed_score, _observed_laws(base, observed, mask))
     sigma_min = source.sigma_min
 
@@ -298,11 +302,14 @@ def inpaint_to_file(
     seed: int = 0,
     device: torch.device | str = "cpu",
     chunk_size: int = INPAINT_CHUNK,
+    png: str | Path | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Read ``input_path`` (.npy) and ``mask`` (a .npy file, or an :data:`IMAGE_MASKS` name),
     fill the hidden entries with :func:`inpaint_samples` (``kwargs`` as there) and write the
-    completions to ``out`` (.npy, ``(B·completions, *D)``). Returns a summary.
+    completions to ``out`` (.npy, ``(B·completions, *D)``). Returns a summary. For images,
+    ``png`` also gets the panels of the first ``PREVIEW_ROWS`` inputs
+    (:func:`~scorelab.plotting.inpainting_grid`: masked input, completions, input).
 
     The inputs are filled in chunks of ``chunk_size``, chunk ``j`` with a generator seeded
     ``derive_seed(seed, stream, j)``; under torchrun rank ``r`` of ``W`` fills the chunks
@@ -317,6 +324,7 @@ def inpaint_to_file(
     else:
         m = torch.from_numpy(read_array(mask, "--mask").astype(np.float32))
     x, m = _check_inputs(x, m, base)
+    png = check_preview(png, tuple(x.shape[1:]))
     chunk_size = check_int(chunk_size, "chunk_size")
     starts = range(0, x.shape[0], chunk_size)
 
@@ -329,7 +337,15 @@ def inpaint_to_file(
         return samples.detach().cpu().numpy(), summary
 
     def write(parts: dict[int, tuple[np.ndarray, dict[str, Any]]]) -> None:
-        save_npy(out, np.concatenate([parts[j][0] for j in range(len(starts))]))
+        filled = np.concatenate([parts[j][0] for j in range(len(starts))])
+        save_npy(out, filled)
+        if png is not None:
+            from scorelab.plotting import inpainting_grid
+
+            shown = min(PREVIEW_ROWS, x.shape[0])
+            k = filled.shape[0] // x.shape[0]
+            done = filled[: shown * k].reshape(shown, k, *x.shape[1:])
+            inpainting_grid(x[:shown], m[:shown], done, path=png)
 
     mine = round_robin(len(starts), fill, write, device=device)
     summary = next(iter(mine.values()))[1] if mine else {}

@@ -44,9 +44,9 @@ ladder from N(0, 20²I): 3.0×). ``moment_matched_prior(..., quasi_random=True)`
 Sobol starts, not independent) gives 0.76–0.78× at both budgets.
 
 With an exact score at 5–10 evaluations, ``RECOMMENDED["exact"]`` (what ``draw_samples`` and
-``scorelab sample --target`` use) is ``ipndm`` (order 3) on a Karras ladder, from the same
-moment-matched start: measured on four presets against DPM-Solver++(3M), UniPC, DEIS and
-diffusers' schedulers in ``benchmarks/RESULTS_fewstep.md``.
+``scorelab sample --target`` use) is ``ipndm`` (order 3) on a Karras ladder (ρ = 4) from
+σ_max = 5 data scales, from the same moment-matched start: measured on four presets against
+DPM-Solver++(3M), UniPC, DEIS and diffusers' schedulers in ``benchmarks/RESULTS_fewstep.md``.
 """
 
 from scorelab.samplers.draw import (

@@ -30,12 +30,18 @@ SIGMA_MAX_FACTOR = 10.0
 SIGMA_MIN_FACTOR = 0.01
 
 
-def sampling_sigma_range(cov: Tensor) -> tuple[float, float]:
-    """``(σ_max, σ_min)`` for sampling a law of covariance ``cov`` ``(d, d)``: the one σ-range
-    rule of scorelab's samplers (see :data:`SIGMA_MAX_FACTOR`)."""
+def data_scale(cov: Tensor) -> float:
+    """The scale ``s`` of a law of covariance ``cov`` ``(d, d)``: its largest standard deviation."""
     scale = float(torch.linalg.eigvalsh(cov.detach().double().cpu()).max().clamp_min(0).sqrt())
     if not scale > 0:
         raise ValueError("the data's covariance is zero: a score model needs a spread")
+    return scale
+
+
+def sampling_sigma_range(cov: Tensor) -> tuple[float, float]:
+    """``(σ_max, σ_min)`` for sampling a law of covariance ``cov`` ``(d, d)``: the one σ-range
+    rule of scorelab's samplers (see :data:`SIGMA_MAX_FACTOR`)."""
+    scale = data_scale(cov)
     return SIGMA_MAX_FACTOR * scale, SIGMA_MIN_FACTOR * scale
 
 
@@ -157,6 +163,12 @@ def _resolve_options(spec: SamplerSpec, options: dict[str, Any]) -> dict[str, An
 
 def _noise_range(source: ScoreSource, values: dict[str, Any]) -> tuple[float, float]:
     sigma_max = source.sigma_max if values.get("sigma_max") is None else values["sigma_max"]
+    if values.get("sigma_max_factor") is not None:
+        if values.get("sigma_max") is not None:
+            raise ValueError(
+                "give sigma_max (--sigma-max) or sigma_max_factor (--sigma-max-factor), not both"
+            )
+        sigma_max = values["sigma_max_factor"] * data_scale(source.cov)
     sigma_min = source.sigma_min if values.get("sigma_min") is None else values["sigma_min"]
     check_noise_level(sigma_max, "sigma_max (--sigma-max)")
     check_noise_level(sigma_min, "sigma_min (--sigma-min)")
@@ -276,7 +288,11 @@ def draw_samples(
     n = check_int(n, "n")
     config = chosen_config(source, sampler, steps)
     spec = get_sampler(config.sampler)
-    chosen = {**config.options, **{k: v for k, v in options.items() if v is not None}}
+    given = {k: v for k, v in options.items() if v is not None}
+    own = dict(config.options)
+    if "sigma_max" in given:  # a σ_max given replaces the configuration's σ_max factor
+        own.pop("sigma_max_factor", None)
+    chosen = {**own, **given}
     values = _resolve_options(spec, chosen)
     steps = steps if steps is not None else config.steps
     steps = check_int(spec.default_steps if steps is None else steps, "steps (--steps)")

@@ -114,6 +114,13 @@ _SIGMA_RANGE = (
         "largest noise level (default: the source's range, see ScoreSource.sigma_max)",
     ),
     Option("sigma_min", float, None, "smallest noise level (default: the source's range)"),
+    Option(
+        "sigma_max_factor",
+        float,
+        None,
+        "largest noise level in units of the data's scale s (its largest std): σ_max = this × s "
+        "(instead of sigma_max; default: the source's range)",
+    ),
 )
 _START = Option(
     "prior",
@@ -449,13 +456,22 @@ class SamplerConfig:
 
 
 #: The recommended configuration for each use. ``exact``: an analytic target's exact score
-#: (``scorelab sample --target``); ``points``: a network trained on points; ``images``: a network
-#: trained on images. Measured by ``benchmarks/bench_samplers.py --tune`` (tuning seeds 1000+;
-#: the figures in RESULTS.md use seeds 0–19): see ``benchmarks/RESULTS.md``. ``exact``: iPNDM
-#: (order 3) on the Karras ladder, tuned by ``benchmarks/bench_fewstep.py --tune`` on four presets
-#: (``benchmarks/RESULTS_fewstep.md``).
+#: (``scorelab sample --target``); ``observed``: that score conditioned on observed coordinates
+#: (``scorelab inpaint --target``); ``points``: a network trained on points; ``images``: a
+#: network trained on images. Measured by ``benchmarks/bench_samplers.py --tune`` (tuning seeds
+#: 1000+; the figures in RESULTS.md use seeds 0–19): see ``benchmarks/RESULTS.md``. ``exact``: iPNDM
+#: (order 3) on the Karras ladder with ρ = 4 from σ_max = 5 data scales, tuned by
+#: ``benchmarks/bench_fewstep.py --tune`` on four presets (``benchmarks/RESULTS_fewstep.md``).
 RECOMMENDED: dict[str, SamplerConfig] = {
-    "exact": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
+    "exact": SamplerConfig(
+        "ipndm",
+        10,
+        {"ladder": "karras", "rho": 4.0, "sigma_max_factor": 5.0, "prior": "moment-matched"},
+    ),
+    # An exact target's score conditioned on observed coordinates (inpainting): its start can
+    # only use the unconditional law's moments, so the ladder keeps the full σ range, whose top
+    # hides that mismatch (the ``exact`` configuration before it was re-tuned; not tuned again).
+    "observed": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
     "points": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
     "images": SamplerConfig("dpmpp-2m-sde", 25, {"ladder": "karras", "prior": "moment-matched"}),
 }
