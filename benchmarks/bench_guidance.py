@@ -65,6 +65,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -492,7 +493,16 @@ def _train_steps(quick: bool) -> dict:
     return {"steps": 40} if quick else {}
 
 
-def class_guidance_rows(data, run_dir, opts, clf, scores, images, summary, quick) -> list[dict]:
+def class_guidance_rows(
+    data: str,
+    run_dir: Path,
+    opts: dict,
+    clf: torch.nn.Module,
+    scores: Callable,
+    images: tuple[torch.Tensor, ...],
+    summary: dict,
+    quick: bool,
+) -> list[dict]:
     """Classifier-free guidance sweep and classifier guidance of a conditional run."""
     from scorelab.metrics.fid import image_quality_report
     from scorelab.models.classifier import classifier_accuracy, train_classifier
@@ -615,7 +625,16 @@ def class_guidance_rows(data, run_dir, opts, clf, scores, images, summary, quick
     return rows
 
 
-def inpaint_rows(data, uncond_dir, opts, clf, scores, images, summary, quick) -> list[dict]:
+def inpaint_rows(
+    data: str,
+    uncond_dir: Path,
+    opts: dict,
+    clf: torch.nn.Module,
+    scores: Callable,
+    images: tuple[torch.Tensor, ...],
+    summary: dict,
+    quick: bool,
+) -> list[dict]:
     """Bottom-half inpainting of test images with an unconditional run, scored by the
     classifier against the true labels, beside the data's own conditional."""
     from scorelab.runs import load_run, plan_run, train_run
