@@ -66,6 +66,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -433,6 +434,22 @@ IMAGE_PLAN = {
         "inpaint_extra": [("conditioned", {})],
     },
 }
+
+
+@dataclass
+class ImageBench:
+    """What the image rows share: the set's name and plan, its scorer (``scores(x, y)`` →
+    accuracy, mean p(y)), its images ``(x_train, y_train, x_test, y_test)`` and the summary."""
+
+    data: str
+    opts: dict
+    clf: torch.nn.Module
+    scores: Callable[[torch.Tensor, torch.Tensor], tuple[float, float]]
+    images: tuple[torch.Tensor, ...]
+    summary: dict
+    quick: bool
+
+
 QUICK_IMAGES = {"n_per_class": 20, "n_inpaint": 20, "clf_epochs": 2}
 COMPLETIONS = 5
 
@@ -476,15 +493,14 @@ def image_rows(
 
     prefix = RESULTS_DIR / f"guidance_{data.replace('-', '_')}{'_quick' if quick else ''}"
     opts["figure_prefix"] = str(prefix)
+    ctx = ImageBench(data, opts, clf, scores, (x_tr, y_tr, x_te, y_te), summary, quick)
     rows: list[dict] = []
     if part in ("all", "class"):
         run_dir = tmp / f"{data}-conditional" if run_dir is None else run_dir
-        rows += class_guidance_rows(data, run_dir, opts, clf, scores, (x_tr, y_tr, x_te, y_te),
-                                    summary, quick)  # fmt: skip
+        rows += class_guidance_rows(ctx, run_dir)
     if part in ("all", "inpaint"):
         uncond_dir = tmp / data if uncond_dir is None else uncond_dir
-        rows += inpaint_rows(data, uncond_dir, opts, clf, scores, (x_tr, y_tr, x_te, y_te),
-                             summary, quick)  # fmt: skip
+        rows += inpaint_rows(ctx, uncond_dir)
     print(summary)
     return {"summary": summary, "rows": rows}
 
@@ -493,16 +509,7 @@ def _train_steps(quick: bool) -> dict:
     return {"steps": 40} if quick else {}
 
 
-def class_guidance_rows(
-    data: str,
-    run_dir: Path,
-    opts: dict,
-    clf: torch.nn.Module,
-    scores: Callable,
-    images: tuple[torch.Tensor, ...],
-    summary: dict,
-    quick: bool,
-) -> list[dict]:
+def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
     """Classifier-free guidance sweep and classifier guidance of a conditional run."""
     from scorelab.metrics.fid import image_quality_report
     from scorelab.models.classifier import classifier_accuracy, train_classifier
@@ -510,7 +517,10 @@ def class_guidance_rows(
     from scorelab.runs.conditional import class_source
     from scorelab.samplers import draw_samples
 
-    x_tr, y_tr, x_te, y_te = images
+    data, opts, clf, scores, summary, quick = (
+        ctx.data, ctx.opts, ctx.clf, ctx.scores, ctx.summary, ctx.quick
+    )  # fmt: skip
+    x_tr, y_tr, x_te, y_te = ctx.images
     n_per_class = opts["n_per_class"]
     plan, train_x, test_x, labels = plan_conditional_run(data, device="cpu", **_train_steps(quick))
     # Resumes (and so skips) a finished run in --run-dir; the log keeps the training time.
@@ -625,22 +635,16 @@ def class_guidance_rows(
     return rows
 
 
-def inpaint_rows(
-    data: str,
-    uncond_dir: Path,
-    opts: dict,
-    clf: torch.nn.Module,
-    scores: Callable,
-    images: tuple[torch.Tensor, ...],
-    summary: dict,
-    quick: bool,
-) -> list[dict]:
+def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     """Bottom-half inpainting of test images with an unconditional run, scored by the
     classifier against the true labels, beside the data's own conditional."""
     from scorelab.runs import load_run, plan_run, train_run
     from scorelab.runs.inpaint import image_mask, inpaint_samples
 
-    x_tr, y_tr, x_te, y_te = images
+    data, opts, clf, scores, summary, quick = (
+        ctx.data, ctx.opts, ctx.clf, ctx.scores, ctx.summary, ctx.quick
+    )  # fmt: skip
+    x_tr, y_tr, x_te, y_te = ctx.images
     summary["pixel_std_within_class_test_images"] = float(
         torch.stack([x_te[y_te == c].std(0).mean() for c in range(10)]).mean()
     )
