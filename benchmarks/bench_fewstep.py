@@ -152,13 +152,15 @@ def diffusers_row(
     vp: bool,
     edm: bool = False,
     evals_per_step: int = 1,
+    sigma_max_factor: float | None = None,
     **config: Any,
 ) -> Row:
     """A diffusers scheduler driven with the exact score (see the module docstring).
 
     ``vp``: the scheduler's state is ``x/√(1 + σ²)``; ``edm``: its model output is
     preconditioned (EDM), so the output fed is ``(D − c_skip·x)/c_out``; ``evals_per_step = 2``
-    for Heun (``2N − 1`` evaluations for ``N`` steps).
+    for Heun (``2N − 1`` evaluations for ``N`` steps); ``sigma_max_factor``: the schedule's top
+    at that many data scales instead of the shared range (the recommended configuration's).
     """
 
     def run(ctx: Context, budget: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
@@ -166,6 +168,8 @@ def diffusers_row(
 
         cls = getattr(diffusers, cls_name)
         lo, hi = ctx.source.sigma_min, ctx.source.sigma_max
+        if sigma_max_factor is not None:
+            hi = sigma_max_factor * hi / SIGMA_MAX_FACTOR  # the law's scale times the factor
         if edm:
             sched = cls(sigma_min=lo, sigma_max=hi, **config)
         else:
@@ -262,6 +266,15 @@ def _diffusers_rows() -> list[Row]:
             "order 3, Karras",
             vp=True,
             solver_order=3,
+            **k,
+        ),
+        diffusers_row(
+            "diffusers DEIS (order 3) Karras, σ_max 5·scale",
+            "DEISMultistepScheduler",
+            "order 3, Karras, from the recommended configuration's σ_max",
+            vp=True,
+            solver_order=3,
+            sigma_max_factor=5.0,
             **k,
         ),
         diffusers_row("diffusers Euler Karras", "EulerDiscreteScheduler", "Karras", vp=False, **k),
