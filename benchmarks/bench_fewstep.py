@@ -61,7 +61,7 @@ from scorelab.samplers import (  # noqa: E402
     moment_matched_prior,
     target_source,
 )
-from scorelab.samplers.draw import SIGMA_MAX_FACTOR  # noqa: E402
+from scorelab.samplers.draw import data_scale  # noqa: E402
 from scorelab.targets import PRESET_TABLE, get_target  # noqa: E402
 
 N = 5000
@@ -169,7 +169,7 @@ def diffusers_row(
         cls = getattr(diffusers, cls_name)
         lo, hi = ctx.source.sigma_min, ctx.source.sigma_max
         if sigma_max_factor is not None:
-            hi = sigma_max_factor * hi / SIGMA_MAX_FACTOR  # the law's scale times the factor
+            hi = sigma_max_factor * data_scale(ctx.source.cov)  # as draw_samples computes it
         if edm:
             sched = cls(sigma_min=lo, sigma_max=hi, **config)
         else:
@@ -742,7 +742,7 @@ def tune_rows(stage: str) -> list[Row]:
 
 def _ranged_row(sampler: str, ladder: str, hi: float, lo: float, **options: Any) -> Row:
     def run(ctx: Context, budget: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
-        scale = ctx.source.sigma_max / SIGMA_MAX_FACTOR  # the law's scale (draw.py)
+        scale = data_scale(ctx.source.cov)  # the law's scale, as draw_samples computes it
         res = draw_samples(
             ctx.source,
             N,
