@@ -46,10 +46,11 @@ noise-conditional LeNet), scored by the project's LeNet classifier (trained here
 class, the mean confidence and the per-class Fréchet distance in the classifier's features (each
 class's samples against that class's real images, over the real-vs-real floor at the same n);
 (b) an unconditional run (``scorelab train --data SET``) fills the hidden bottom half of the test
-images by ``inpaint_samples`` (replacement with the library's default RePaint resampling, and
-the other settings of ``IMAGE_PLAN``), scored by the classifier's accuracy against the true
-labels, beside the accuracy on the full images, on the bottom filled with the training mean, and
-on the bottom halves of the nearest training images by top half (the data's own conditional).
+images by ``inpaint_samples`` (the library's default, normalised reconstruction guidance;
+replacement with RePaint resampling; the other settings of ``IMAGE_PLAN``), scored by the
+classifier's accuracy against the true labels, beside the accuracy on the full images, on the
+bottom filled with the training mean, and on the bottom halves of the nearest training images by
+top half (the data's own conditional).
 ``--part`` runs (a) or (b) alone, so the two trainings can run side by side.
 
 ``--network`` (a separate result file, ``guidance_network.json``): a class-conditional
@@ -63,6 +64,7 @@ network's conditional score and should be at the floor; ``w > 0`` samples a shar
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -85,6 +87,7 @@ from scorelab.plotting import (  # noqa: E402
     save_figure,
     tradeoff_curves,
 )
+from scorelab.runs.inpaint import RECONSTRUCTION_SCALE, RECONSTRUCTION_STEPS  # noqa: E402
 from scorelab.samplers import (  # noqa: E402
     classifier_free_guidance,
     classifier_guidance,
@@ -212,6 +215,24 @@ def impute_rows(n: int, seed: int, n_evals: int, keep: dict) -> list[dict]:
             observed=y,
             mask=MASK,
         ),
+        **{
+            f"reconstruction guidance, normalised, scale {scale:g}": functools.partial(
+                inpaint,
+                reconstruction_guidance(
+                    MIXTURE.noised_score,
+                    y,
+                    MASK,
+                    sigma_data=sigma_data,
+                    scale=scale,
+                    normalized=True,
+                ),
+                prior,
+                geometric_sigmas(SIGMA_MAX, SIGMA_MIN, RECONSTRUCTION_STEPS),
+                observed=y,
+                mask=MASK,
+            )
+            for scale in (RECONSTRUCTION_SCALE["points"], RECONSTRUCTION_SCALE["images"])
+        },
     }
     exact = om.sample(gen)
     results = {}
@@ -248,6 +269,73 @@ def impute_rows(n: int, seed: int, n_evals: int, keep: dict) -> list[dict]:
     return rows
 
 
+#: ``--points-run``: inputs (exact draws of the target) and completions of each.
+POINTS_RUN = {"target": "ring-8", "inputs": 100, "completions": 20}
+
+
+def points_run_rows(run_dir: Path | None, seeds: list[int]) -> list[dict]:
+    """Inpainting with a points run (``scorelab train --data ring-8`` defaults): x₀ observed,
+    x₁ filled, against the exact conditional law of the same inputs (sliced W2 over its floor
+    with the calibration of an exact draw; the completions' component shares against the exact
+    posterior weights averaged over the inputs, beside the same error of an exact draw)."""
+    import tempfile
+
+    from scorelab.metrics import mixture_weights
+    from scorelab.runs import load_run, plan_run, train_run
+    from scorelab.runs.inpaint import inpaint_samples
+    from scorelab.targets import get_target
+
+    name, n_inputs, k = POINTS_RUN["target"], POINTS_RUN["inputs"], POINTS_RUN["completions"]
+    target = get_target(name)
+    run_dir = Path(tempfile.mkdtemp()) / name if run_dir is None else run_dir
+    plan, train_x, test_x = plan_run(name, device="cpu")
+    result = train_run(plan, train_x, test_x, run_dir, progress=False)
+    run = load_run(run_dir, device="cpu")
+    other_scales = (1.0, RECONSTRUCTION_SCALE["images"])
+    settings = [
+        ("conditioned", {}),  # the library's default for points runs
+        *[("conditioned", {"reconstruction_scale": s}) for s in other_scales],
+        ("replacement", {}),
+    ]
+    rows = []
+    for seed in seeds:
+        x = target.sample(n_inputs, generator=torch.Generator().manual_seed(seed)).float()
+        om = ObservedMixture(target, MASK, x.repeat_interleave(k, 0).double())
+        reference = law_reference(lambda _n, g, om=om: om.sample(g), n_inputs * k, seed)
+        truth = om.posterior_weights().mean(0)
+
+        def weight_error(samples: torch.Tensor, truth: torch.Tensor = truth) -> float:
+            return float((mixture_weights(samples, target).to(truth) - truth).abs().max())
+
+        exact = om.sample(torch.Generator().manual_seed(50_000 + seed))
+        for method, kwargs in settings:
+            t0 = time.perf_counter()
+            filled, info = inpaint_samples(
+                run, x, MASK, completions=k, method=method, seed=seed, **kwargs
+            )
+            row = {
+                "task": "inpaint a points run",
+                "target": name,
+                "train_steps": plan["train"]["steps"],
+                "train_seconds": result.history[-1]["time"],
+                "seed": seed,
+                **info,
+                "settings": kwargs,
+                "sliced_w2": measurement(reference, filled),
+                "weight_error": weight_error(filled),
+                "weight_error_exact_sample": weight_error(exact),
+                "seconds": time.perf_counter() - t0,
+            }
+            m = row["sliced_w2"]
+            print(
+                f"seed {seed} {info['sampler']:60s} {info['n_evals']:4d} evals  SW2 "
+                f"{m['ratio']:.2f}x floor (exact {m['calibration_mean']:.2f})  weight err "
+                f"{row['weight_error']:.3f} (exact draw {row['weight_error_exact_sample']:.3f})"
+            )
+            rows.append(row)
+    return rows
+
+
 def figure(keep: dict, n: int, path: Path) -> None:
     """Imputed x₁ against the exact conditional law, one column per observed x₀."""
     fig, axes = new_figure(len(OBSERVED_X0) + 1, 1, figsize=(4.2 * (len(OBSERVED_X0) + 1), 4.2))
@@ -255,14 +343,10 @@ def figure(keep: dict, n: int, path: Path) -> None:
     background = MIXTURE.sample(3000, generator=torch.Generator().manual_seed(0)).numpy()
     ax.scatter(background[:, 0], background[:, 1], s=2, c="0.75", label="p(x)")
     rng = np.random.default_rng(0)
-    colours = {
-        "exact conditional score": "C0",
-        "replacement + Langevin corrector": "C3",
-        "reconstruction guidance (ΠGDM)": "C2",
-    }
+    colours = {method: f"C{i}" for i, method in enumerate(keep["samples"])}
     for i, (method, samples) in enumerate(keep["samples"].items()):
         s = samples.numpy()[::4]
-        jitter = 0.12 * (i - 1) + 0.04 * rng.standard_normal(len(s))
+        jitter = 0.08 * (i - 2) + 0.03 * rng.standard_normal(len(s))
         ax.scatter(s[:, 0] + jitter, s[:, 1], s=2, c=colours[method], alpha=0.5, label=method)
     ax.set_title("imputed x₁ at observed x₀ (offset per method)")
     ax.set_xlabel("x₀ (observed)")
@@ -421,8 +505,9 @@ IMAGE_PLAN = {
         "classifier_scales": (0.0, 1.0, 3.0, 10.0),
         "n_inpaint": None,
         "inpaint_extra": [
-            ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the old default
-            ("conditioned", {}),
+            ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the first default
+            ("conditioned", {"reconstruction_scale": 3.0}),
+            ("conditioned", {"reconstruction_scale": 30.0}),
         ],
     },
     "mnist-subset": {
@@ -431,7 +516,7 @@ IMAGE_PLAN = {
         "guidance": (0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0),
         "classifier_scales": (1.0, 3.0, 10.0),
         "n_inpaint": 80,
-        "inpaint_extra": [("conditioned", {})],
+        "inpaint_extra": [("conditioned", {"reconstruction_scale": 5.0})],
     },
 }
 
@@ -517,15 +602,14 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
     from scorelab.runs.conditional import class_source
     from scorelab.samplers import draw_samples
 
-    data, opts, clf, scores, summary, quick = (
-        ctx.data, ctx.opts, ctx.clf, ctx.scores, ctx.summary, ctx.quick
-    )  # fmt: skip
     x_tr, y_tr, x_te, y_te = ctx.images
-    n_per_class = opts["n_per_class"]
-    plan, train_x, test_x, labels = plan_conditional_run(data, device="cpu", **_train_steps(quick))
+    n_per_class = ctx.opts["n_per_class"]
+    plan, train_x, test_x, labels = plan_conditional_run(
+        ctx.data, device="cpu", **_train_steps(ctx.quick)
+    )
     # Resumes (and so skips) a finished run in --run-dir; the log keeps the training time.
     result = train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
-    summary.update(
+    ctx.summary.update(
         train_seconds=result.history[-1]["time"],
         train_steps=plan["train"]["steps"],
         preset=plan["preset"],
@@ -538,7 +622,7 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
 
     def per_class_fd(x: torch.Tensor, y: torch.Tensor) -> dict:
         reports = [
-            image_quality_report(clf, x[y == c], x_all[y_all == c], seed=0, n_splits=5)
+            image_quality_report(ctx.clf, x[y == c], x_all[y_all == c], seed=0, n_splits=5)
             for c in range(10)
         ]
         ratios = [r["ratio"] for r in reports]
@@ -565,14 +649,14 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
             n_evals = res.n_evals
         x = torch.cat(xs)
         y = torch.arange(10).repeat_interleave(n_per_class)
-        acc, conf = scores(x, y)
+        acc, conf = ctx.scores(x, y)
         if setting.get("guidance") == 0.0:  # the class grid: one row per class
             k = min(n_per_class, 12)
             image_grid(
                 x.reshape(10, n_per_class, *x.shape[1:])[:, :k].flatten(0, 1),
                 nrow=k,
-                title=f"{data}: classes 0-9 (a row each), classifier-free w = 0",
-                path=opts["figure_prefix"] + "_classes.png",
+                title=f"{ctx.data}: classes 0-9 (a row each), classifier-free w = 0",
+                path=ctx.opts["figure_prefix"] + "_classes.png",
             )
         return {
             "kind": kind,
@@ -580,7 +664,7 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
             "n_per_class": n_per_class,
             "accuracy": acc,
             "confidence": conf,
-            "per_class_accuracy": [scores(x[y == c], y[y == c])[0] for c in range(10)],
+            "per_class_accuracy": [ctx.scores(x[y == c], y[y == c])[0] for c in range(10)],
             "pixel_std_within_class": float(
                 torch.stack([x[y == c].std(0).mean() for c in range(10)]).mean()
             ),
@@ -590,7 +674,7 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
         }
 
     rows = []
-    for w in opts["guidance"]:
+    for w in ctx.opts["guidance"]:
         row = class_row(
             "class", {"guidance": w}, [class_source(run, c, guidance=w) for c in range(10)]
         )
@@ -602,14 +686,14 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
     t0 = time.perf_counter()
     noise = plan["noise"]
     noisy_clf = train_classifier(
-        x_tr, y_tr, epochs=opts["clf_epochs"], seed=1, n_classes=10,
+        x_tr, y_tr, epochs=ctx.opts["clf_epochs"], seed=1, n_classes=10,
         noise_range=(noise["sigma_min"], noise["sigma_max"]),
     )  # fmt: skip
-    summary["noise_conditional_classifier_seconds"] = time.perf_counter() - t0
-    summary["noise_conditional_classifier_clean_accuracy"] = classifier_accuracy(
+    ctx.summary["noise_conditional_classifier_seconds"] = time.perf_counter() - t0
+    ctx.summary["noise_conditional_classifier_clean_accuracy"] = classifier_accuracy(
         noisy_clf, x_te, y_te
     )
-    for scale in opts["classifier_scales"]:
+    for scale in ctx.opts["classifier_scales"]:
         sources = [
             class_source(run, c, classifier=noisy_clf, classifier_scale=scale) for c in range(10)
         ]
@@ -629,8 +713,8 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
         x_line=2.0,
         y_line=0.97,
         log_x=True,
-        title=f"{data}: guidance sweep ({n_per_class} samples per class)",
-        path=opts["figure_prefix"] + "_sweep.png",
+        title=f"{ctx.data}: guidance sweep ({n_per_class} samples per class)",
+        path=ctx.opts["figure_prefix"] + "_sweep.png",
     )
     return rows
 
@@ -641,28 +725,25 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     from scorelab.runs import load_run, plan_run, train_run
     from scorelab.runs.inpaint import image_mask, inpaint_samples
 
-    data, opts, clf, scores, summary, quick = (
-        ctx.data, ctx.opts, ctx.clf, ctx.scores, ctx.summary, ctx.quick
-    )  # fmt: skip
     x_tr, y_tr, x_te, y_te = ctx.images
-    summary["pixel_std_within_class_test_images"] = float(
+    ctx.summary["pixel_std_within_class_test_images"] = float(
         torch.stack([x_te[y_te == c].std(0).mean() for c in range(10)]).mean()
     )
-    if opts["n_inpaint"] is not None:
-        x_te, y_te = x_te[: opts["n_inpaint"]], y_te[: opts["n_inpaint"]]
-    uplan, utrain_x, utest_x = plan_run(data, device="cpu", **_train_steps(quick))
+    if ctx.opts["n_inpaint"] is not None:
+        x_te, y_te = x_te[: ctx.opts["n_inpaint"]], y_te[: ctx.opts["n_inpaint"]]
+    uplan, utrain_x, utest_x = plan_run(ctx.data, device="cpu", **_train_steps(ctx.quick))
     uresult = train_run(uplan, utrain_x, utest_x, uncond_dir, progress=False)
     uncond = load_run(uncond_dir, device="cpu")
     mask = image_mask("bottom-half", tuple(x_te.shape[1:]))
     top = mask.bool().all(-1).flatten()  # the known rows
     mean_fill = torch.where(mask.bool(), x_te, x_tr.mean(0))
     k = COMPLETIONS
-    summary.update(
+    ctx.summary.update(
         unconditional_train_seconds=uresult.history[-1]["time"],
         unconditional_preset=uplan["preset"],
         n_inpainted=len(x_te),
-        full_images=scores(x_te, y_te)[0],
-        bottom_half_mean_filled=scores(mean_fill, y_te)[0],
+        full_images=ctx.scores(x_te, y_te)[0],
+        bottom_half_mean_filled=ctx.scores(mean_fill, y_te)[0],
         bottom_half_mean_filled_mse=float((mean_fill - x_te)[:, :, ~top].square().mean()),
         inpaint_completions=k,
     )
@@ -673,11 +754,13 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     nearest = nearest.topk(k, largest=False).indices
     neighbours = torch.where(mask.bool(), x_te[:, None], x_tr[nearest]).flatten(0, 1)
     settings = [
-        ("replacement", {}),  # the library's default (REPLACEMENT_LEVELS, REPLACEMENT_RESAMPLE)
-        *opts["inpaint_extra"],
+        ("conditioned", {}),  # the library's default (RECONSTRUCTION_SCALE, RECONSTRUCTION_STEPS)
+        ("replacement", {}),  # with REPLACEMENT_LEVELS × REPLACEMENT_RESAMPLE (RePaint)
+        *ctx.opts["inpaint_extra"],
         ("nearest training neighbours", None),
     ]
-    if quick:
+    if ctx.quick:
+        # The quick run's 40-step network is too rough for guidance through its denoiser.
         settings = [("replacement", {"steps": 5, "resample": 2}), settings[-1]]
     rows = []
     for i, (method, kwargs) in enumerate(settings):
@@ -701,11 +784,11 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
                 x_te[:8],
                 mask,
                 filled.reshape(-1, k, *x_te.shape[1:])[:8],
-                path=opts["figure_prefix"] + "_inpaint.png",
+                path=ctx.opts["figure_prefix"] + "_inpaint.png",
             )
-        acc, conf = scores(filled, y_te.repeat_interleave(k))
+        acc, conf = ctx.scores(filled, y_te.repeat_interleave(k))
         with torch.no_grad():
-            prob = torch.softmax(clf(filled.clamp(-1, 1)), dim=1).reshape(-1, k, 10)
+            prob = torch.softmax(ctx.clf(filled.clamp(-1, 1)), dim=1).reshape(-1, k, 10)
         votes = torch.mode(prob.argmax(2), dim=1).values
         row = {
             "kind": "inpaint",
@@ -716,6 +799,10 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
             "accuracy_majority_vote": float((votes == y_te).float().mean()),
             "accuracy_mean_probability": float((prob.mean(1).argmax(1) == y_te).float().mean()),
             "mse_filled_half": float((filled - truth)[:, :, ~top].square().mean()),
+            # Diversity: std over an input's completions of each hidden pixel, averaged.
+            "spread_between_completions": float(
+                filled.reshape(-1, k, *x_te.shape[1:])[:, :, :, ~top].std(1).mean()
+            ),
             "value_range": [float(filled.min()), float(filled.max())],
             "seconds": time.perf_counter() - t0,
         }
@@ -727,6 +814,12 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, n = 1000")
+    parser.add_argument(
+        "--points-run",
+        action="store_true",
+        help="instead: inpaint with a ring-8 points run (trained with the defaults; --run-dir "
+        "keeps it) against the exact conditional, 3 seeds",
+    )
     parser.add_argument(
         "--network",
         action="store_true",
@@ -764,6 +857,11 @@ def main() -> None:
         name = f"guidance_{args.images.replace('-', '_')}"
         name += "" if args.part == "all" else f"_{args.part}"
         save_results(name + ("_quick" if args.quick else ""), payload)
+        return
+    if args.points_run:
+        rows = points_run_rows(args.run_dir, seeds[:1] if args.quick else seeds[:3])
+        payload = {"summary": {"seconds": time.perf_counter() - start, **POINTS_RUN}, "rows": rows}
+        save_results("guidance_points_run_quick" if args.quick else "guidance_points_run", payload)
         return
     if args.network:
         rows = network_rows(n, seeds[:3], args.steps)

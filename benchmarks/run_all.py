@@ -51,6 +51,7 @@ BENCHMARKS: dict[str, tuple[str, list[str] | None, list[str], float]] = {
         ["--images", "digits"],
         30,
     ),
+    "guidance-points-run": ("bench_guidance.py", ["--points-run", "--quick"], ["--points-run"], 5),
     "guidance-mnist-class": (
         "bench_guidance.py",
         None,

@@ -229,6 +229,23 @@ def test_inpainting_a_run_keeps_known_values(cond_run, tmp_path, method) -> None
     assert np.isfinite(y).all() and np.std(y[0, :, 1]) > 0
 
 
+def test_reconstruction_guidance_that_runs_away_is_an_error(cond_run, tmp_path, capsys) -> None:
+    # A far too large scale on few levels throws the completions far outside the data; the
+    # values can stay finite, so inpaint checks their range and names the two knobs.
+    x = np.array([[-2.0, 0.1], [2.0, -0.2]], dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "m.npy", np.array([1.0, 0.0], dtype=np.float32))
+    args = ["inpaint", str(cond_run), "--input", str(tmp_path / "x.npy"), "--mask",
+            str(tmp_path / "m.npy"), "--method", "conditioned", "--out", str(tmp_path / "y.npy"),
+            "--device", "cpu"]  # fmt: skip
+    err = _error([*args, "--reconstruction-scale", "1e5", "--steps", "4"], capsys)
+    assert "ran away" in err and "--reconstruction-scale" in err and "--steps" in err
+    assert not (tmp_path / "y.npy").exists()
+    assert main([*args, "--completions", "20"]) == 0  # the defaults stay in range
+    y = np.load(tmp_path / "y.npy")
+    assert np.abs(y).max() < 10.0 and np.all(y[:20, 0] == x[0, 0])
+
+
 def test_image_masks_by_name() -> None:
     for name in IMAGE_MASKS:
         m = image_mask(name, (1, 8, 8))
@@ -312,8 +329,8 @@ def test_image_run_conditional_training_sampling_and_inpainting(tmp_path, digits
     filled = tmp_path / "f.npy"
     png = tmp_path / "panels.png"
     assert main(["inpaint", str(run), "--input", str(out), "--mask", "bottom-half",
-                 "--completions", "2", "--steps", "4", "--out", str(filled),
-                 "--device", "cpu", "--png", str(png)]) == 0  # fmt: skip
+                 "--completions", "2", "--method", "replacement", "--steps", "4",
+                 "--out", str(filled), "--device", "cpu", "--png", str(png)]) == 0  # fmt: skip
     f, x = np.load(filled), np.load(out)
     assert f.shape == (8, 1, 8, 8)
     assert np.array_equal(f[:, :, :4], np.repeat(x, 2, axis=0)[:, :, :4])

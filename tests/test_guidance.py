@@ -178,6 +178,35 @@ def test_reconstruction_guidance_is_exact_for_isotropic_gaussian_data() -> None:
         )
 
 
+def test_normalized_reconstruction_guidance_divides_by_the_misfit_norm() -> None:
+    # normalized=True is the Gaussian term divided, row by row, by ‖m ⊙ (y − D)‖/r_σ (the
+    # gradient of −‖·‖/r instead of −½‖·‖²/r²); checked on isotropic Gaussian data, where the
+    # Gaussian term is the exact one: exact score − noised score.
+    s_d = 1.5
+    mean = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    gm = GaussianMixture(mean[None], (s_d**2) * torch.eye(3, dtype=F64)[None])
+    g = torch.Generator().manual_seed(5)
+    observed = torch.randn(8, 3, generator=g, dtype=F64)
+    mask = torch.tensor([1.0, 0.0, 1.0], dtype=F64)
+    exact = ObservedMixture(gm, mask, observed)
+    normed = reconstruction_guidance(gm.noised_score, observed, mask, sigma_data=s_d, scale=2.0,
+                                     normalized=True)  # fmt: skip
+    x = 3.0 * torch.randn(8, 3, generator=g, dtype=F64)
+    for sigma in (0.05, 1.0, 10.0):
+        sig = torch.full((8,), sigma, dtype=F64)
+        s = gm.noised_score(x, sig)
+        denoised = x + sigma**2 * s
+        r = sigma * s_d / math.sqrt(sigma**2 + s_d**2)
+        misfit = (mask * (observed - denoised)).norm(dim=1, keepdim=True) / r
+        torch.testing.assert_close(normed(x, sig), s + 2.0 * (exact.score(x, sig) - s) / misfit)
+    # A row whose denoiser already matches the observation gets no pull (and no NaN).
+    sig = torch.full((8,), 1.0, dtype=F64)
+    at_rest = x + sig[:, None] ** 2 * gm.noised_score(x, sig)
+    at_rest_guided = reconstruction_guidance(gm.noised_score, at_rest, mask, sigma_data=s_d,
+                                             normalized=True)  # fmt: skip
+    torch.testing.assert_close(at_rest_guided(x, sig), gm.noised_score(x, sig))
+
+
 # ---------------------------------------------------------------------------------------------
 # Sampling reproduces the exact conditionals
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from scorelab.cli.sampling import add_sampler_arguments, sampler_choice
 from scorelab.runs.inpaint import (
     RECONSTRUCTION_SCALE,
+    RECONSTRUCTION_STEPS,
     REPLACEMENT_CORRECTOR,
     REPLACEMENT_LEVELS,
     REPLACEMENT_RESAMPLE,
@@ -26,7 +27,7 @@ grouped by input). --method conditioned samples a score conditioned on the known
 sampler (exact for a --target mixture; reconstruction guidance for a run); --method replacement
 replaces the known part by its noised value at every level (--steps levels), takes each step
 --resample U times, noising back in between (RePaint), with --corrector Langevin steps per level.
-Default: conditioned for --target, replacement for runs."""
+Default: conditioned."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,15 +64,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--method",
         choices=("conditioned", "replacement"),
         default=None,
-        help="default: conditioned for --target, replacement for runs",
+        help="default: conditioned (exact for --target, reconstruction guidance for a run)",
     )
     p.add_argument(
         "--reconstruction-scale",
         type=float,
         default=None,
         metavar="S",
-        help="--method conditioned on a run: the reconstruction-guidance scale (default "
-        f"{RECONSTRUCTION_SCALE:g}, measured on digits; 1 diverges there)",
+        help="--method conditioned on a run: the scale of (normalised) reconstruction guidance "
+        f"(default {RECONSTRUCTION_SCALE['images']:g} for image runs, "
+        f"{RECONSTRUCTION_SCALE['points']:g} for points, with {RECONSTRUCTION_STEPS} levels "
+        "unless --steps is given; too large for the levels, the completions run away and it "
+        "stops with an error)",
     )
     p.add_argument(
         "--resample",

@@ -17,7 +17,10 @@ Two methods (:data:`METHODS`):
   app. I.2) on the unconditional score; ``steps`` is the number of levels, and ``resample``
   repeats each level's step after noising back (RePaint, Lugmayr et al. 2022).
 
-The default is ``"conditioned"`` for mixtures (exact) and ``"replacement"`` for runs.
+The default is ``"conditioned"``: exact for mixtures; for runs, measured against replacement with
+RePaint resampling, better on the MNIST subset and as good on the 8×8 digits and on a 2-D points
+run (against its exact conditional), at a fifth of the evaluations
+(``benchmarks/RESULTS_guidance.md``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ from torch import Tensor
 
 from scorelab.runs.folder import Run
 from scorelab.runs.sampling import PREVIEW_ROWS, check_preview
-from scorelab.samplers import RECOMMENDED, ScoreSource, draw_samples, target_source
+from scorelab.samplers import (
+    RECOMMENDED,
+    DivergenceError,
+    ScoreSource,
+    draw_samples,
+    target_source,
+)
 from scorelab.samplers.inpaint import check_mask, inpaint_replacement, reconstruction_guidance
 from scorelab.samplers.ode import moment_matched_prior
 from scorelab.sde import geometric_sigmas
@@ -45,6 +54,7 @@ __all__ = [
     "INPAINT_CHUNK",
     "METHODS",
     "RECONSTRUCTION_SCALE",
+    "RECONSTRUCTION_STEPS",
     "REPLACEMENT_CORRECTOR",
     "REPLACEMENT_LEVELS",
     "REPLACEMENT_RESAMPLE",
@@ -65,11 +75,21 @@ METHODS = ("conditioned", "replacement")
 REPLACEMENT_LEVELS = 25
 REPLACEMENT_RESAMPLE = 20
 REPLACEMENT_CORRECTOR = 0
-#: Scale of reconstruction guidance (``"conditioned"`` on a run). Measured on the 8×8 digits
-#: (``digits-cpu`` conditional run, bottom half hidden, 120 test images × 5 completions): scale 1
-#: diverges or leaves pixels at ±650, 0.3 leaves outliers at ±100, 0.1 stays in [−1.2, 1.3]
-#: with dpmpp-2m-sde and edm-heun alike (benchmarks/RESULTS_guidance.md).
-RECONSTRUCTION_SCALE = 0.1
+#: Reconstruction guidance (``"conditioned"`` on a run) in its normalised form (DPS's step,
+#: ``reconstruction_guidance(..., normalized=True)``): its scale by the run's kind of data, and
+#: the levels of the run's recommended sampler. The plain Gaussian form ran away on the MNIST
+#: subset (pixels of ±3000 at scale 0.1). Chosen ad hoc (benchmarks/RESULTS_guidance.md): on the
+#: first 60 test images × 3, bottom half hidden, share of completions of the right class at 100
+#: levels — MNIST subset scale 5: 0.84, 10: 0.85, 20: ran away (0.84 at 200 levels); 8×8
+#: digits 3: 0.74, 10: 0.86, 30: 0.90 (less diverse than the data's own conditional), 100: 0.82;
+#: a ``ring-8`` points run with x₀ observed, sliced W2 to the exact conditional over its floor:
+#: scale 1: 1.71, 3: 0.98, 10: 1.25 (replacement: 1.26).
+RECONSTRUCTION_SCALE = {"points": 3.0, "images": 10.0}
+RECONSTRUCTION_STEPS = 100
+#: Completions further than this many data standard deviations (the largest per-coordinate std)
+#: from the data's mean count as diverged: reconstruction guidance can run away to finite but
+#: meaningless values, which the samplers' non-finite check does not catch.
+DIVERGED_STDS = 10.0
 
 
 def image_mask(name: str, shape: tuple[int, ...]) -> Tensor:
@@ -160,13 +180,18 @@ def _observed_score(laws: list[tuple[Tensor, Any]], x: Tensor, sigma: Tensor) ->
 
 
 def _conditioned_source(
-    base: Run | Any, observed: Tensor, mask: Tensor, device: torch.device, scale: float
+    base: Run | Any, observed: Tensor, mask: Tensor, device: torch.device, scale: float | None
 ) -> ScoreSource:
     if isinstance(base, Run):
         source = base.score_source()
         sigma_data = float(base.config["data"]["sigma_data"])
         score = reconstruction_guidance(
-            source.score, observed.to(device), mask.to(device), scale=scale, sigma_data=sigma_data
+            source.score,
+            observed.to(device),
+            mask.to(device),
+            scale=scale,
+            sigma_data=sigma_data,
+            normalized=True,
         )
     else:
         from scorelab.targets.mixture import GaussianMixture
@@ -188,6 +213,21 @@ def _conditioned_source(
         return score(x, torch.full((x.shape[0],), sigma_min, dtype=x.dtype, device=x.device))
 
     return dataclasses.replace(source, score=score, clean_score=clean)
+
+
+def _check_not_runaway(samples: Tensor, source: ScoreSource, scale: float, n_evals: int) -> None:
+    """:class:`DivergenceError` if a completion lies more than :data:`DIVERGED_STDS` data
+    standard deviations from the data's mean (finite, so the samplers' own check passes it)."""
+    std = float(source.cov.diagonal().max().sqrt())
+    mean = source.mean.to(samples.device, samples.dtype).reshape(-1)
+    far = float((samples.flatten(1) - mean).abs().max()) / std
+    if not far <= DIVERGED_STDS:  # also NaN
+        raise DivergenceError(
+            f"reconstruction guidance ran away: completions reach {far:.0f} data standard "
+            f"deviations from the data's mean (limit {DIVERGED_STDS:g}); lower "
+            f"--reconstruction-scale (now {scale:g}), raise --steps ({n_evals} evaluations now) "
+            "or use --method replacement"
+        )
 
 
 def inpaint_samples(
@@ -213,9 +253,11 @@ def inpaint_samples(
     ``mask`` of ``x``'s or one example's shape, 1 = known, 0 = fill (every row must hide
     something and keep something). ``samples`` is ``(B·completions, *D)``, rows of input ``b``
     at ``b·completions … (b+1)·completions − 1``, known entries equal to ``x``'s exactly.
-    ``method`` (:data:`METHODS`; default: ``"conditioned"`` for targets, ``"replacement"`` for
-    runs); ``sampler``/``options`` choose the registered sampler of ``"conditioned"``, and
-    ``reconstruction_scale`` (default :data:`RECONSTRUCTION_SCALE`) its guidance scale on a run;
+    ``method`` (:data:`METHODS`; default ``"conditioned"``); ``sampler``/``options`` choose the
+    registered sampler of ``"conditioned"``, and ``reconstruction_scale`` (default: the run's kind
+    of data in :data:`RECONSTRUCTION_SCALE`) its guidance scale on a run, sampled with
+    :data:`RECONSTRUCTION_STEPS` levels of the run's recommended sampler unless ``steps`` or
+    ``sampler`` is given (completions that run away raise ``DivergenceError``);
     ``resample`` (default :data:`REPLACEMENT_RESAMPLE`) and ``corrector`` (Langevin steps per
     level, default :data:`REPLACEMENT_CORRECTOR`) are those of ``"replacement"``.
     """
@@ -225,7 +267,7 @@ def inpaint_samples(
     x, m = _check_inputs(x, mask, base)
     k = check_int(completions, "--completions")
     if method is None:
-        method = "replacement" if isinstance(base, Run) else "conditioned"
+        method = "conditioned"
     if method not in METHODS:
         raise ValueError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
     observed = x.repeat_interleave(k, 0).to(device)
@@ -241,14 +283,20 @@ def inpaint_samples(
     if (resample is not None or corrector is not None) and method != "replacement":
         raise ValueError("--resample and --corrector apply to --method replacement")
     if method == "conditioned":
-        scale = RECONSTRUCTION_SCALE if reconstruction_scale is None else reconstruction_scale
-        scale = check_positive(scale, "--reconstruction-scale", strict=False)
+        guided = isinstance(base, Run)  # a target's conditional score is exact: no scale
+        scale = reconstruction_scale
+        if guided and scale is None:
+            scale = RECONSTRUCTION_SCALE[base.config["data"]["kind"]]
+        if guided:
+            scale = check_positive(scale, "--reconstruction-scale", strict=False)
+            steps = RECONSTRUCTION_STEPS if steps is None and sampler is None else steps
         source = _conditioned_source(base, observed, m, device, scale)
         res = draw_samples(
             source, n, sampler, steps=steps, generator=generator, progress=progress, **options
         )
         name = sampler if isinstance(sampler, str) else (sampler or source.recommended).sampler
-        if isinstance(base, Run):
+        if guided:
+            _check_not_runaway(res.samples, source, scale, res.n_evals)
             name += f" + reconstruction guidance (scale {scale:g})"
     else:
         if sampler is not None or options:
