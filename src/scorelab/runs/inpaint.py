@@ -38,7 +38,6 @@ from torch import Tensor
 from scorelab.runs.folder import Run
 from scorelab.runs.sampling import PREVIEW_ROWS, check_preview
 from scorelab.samplers import (
-    RECOMMENDED,
     DivergenceError,
     ScoreSource,
     draw_samples,
@@ -179,6 +178,20 @@ def _observed_score(laws: list[tuple[Tensor, Any]], x: Tensor, sigma: Tensor) ->
     return out
 
 
+def _observed_prior(
+    laws: list[tuple[Tensor, Any]], n: int, sigma_max: float, generator: torch.Generator | None
+) -> Tensor:
+    """Each row's moment-matched start ``N(mean_b, cov_b + σ_max²I)`` of its exact conditional."""
+    rows_total = sum(len(rows) for rows, _ in laws)
+    if n != rows_total:
+        raise ValueError(f"a conditioned source draws one start per observation: n = {rows_total}")
+    starts = [(rows, law.prior(sigma_max, generator)) for rows, law in laws]
+    out = torch.empty((n, starts[0][1].shape[1]), dtype=starts[0][1].dtype)
+    for rows, x in starts:
+        out[rows.cpu()] = x.cpu()
+    return out
+
+
 def _conditioned_source(
     base: Run | Any, observed: Tensor, mask: Tensor, device: torch.device, scale: float | None
 ) -> ScoreSource:
@@ -202,11 +215,13 @@ def _conditioned_source(
             if not isinstance(base, Gaussian):
                 raise ValueError("--target must be a Gaussian or a Gaussian mixture")
             base = GaussianMixture(base.mean()[None], base.covariance()[None])
-        # The start's moments are the unconditional law's: the configuration for that case.
+        laws = _observed_laws(base, observed, mask)
+        # Each row starts from its own conditional law's moments (the unconditional law's would
+        # be far off for rows whose observation is atypical); its mean/cov give the noise range.
         source = dataclasses.replace(
-            target_source(base, device), recommended=RECOMMENDED["observed"]
+            target_source(base, device), row_prior=functools.partial(_observed_prior, laws)
         )
-        score = functools.partial(_observed_score, _observed_laws(base, observed, mask))
+        score = functools.partial(_observed_score, laws)
     sigma_min = source.sigma_min
 
     def clean(x: Tensor) -> Tensor:

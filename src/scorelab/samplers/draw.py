@@ -55,6 +55,10 @@ class ScoreSource:
     ladders (for a trained network: its training range clipped to :func:`sampling_sigma_range`).
     ``recommended`` is the sampler configuration used when none is named: the best one measured
     for this kind of source (:data:`RECOMMENDED`; a trained run records its preset's).
+    ``row_prior``, for a source whose law differs from row to row (an exact mixture conditioned
+    on one observation per row), draws the moment-matched start of each row itself:
+    ``row_prior(n, sigma_max, generator) -> (n, *data_shape)``; ``mean``/``cov`` then still give
+    the noise range.
     """
 
     score: ScoreFn
@@ -67,6 +71,7 @@ class ScoreSource:
     recommended: SamplerConfig = RECOMMENDED["exact"]
     dtype: torch.dtype = torch.float32
     device: torch.device = torch.device("cpu")
+    row_prior: Callable[[int, float, torch.Generator | None], Tensor] | None = None
 
 
 def target_source(target: Any, device: torch.device | str = "cpu") -> ScoreSource:
@@ -182,6 +187,8 @@ def _noise_range(source: ScoreSource, values: dict[str, Any]) -> tuple[float, fl
 
 def _start(source: ScoreSource, prior: str, sigma_max: float, n: int, generator) -> Tensor:
     kw = dict(dtype=source.dtype, device=source.device)
+    if prior == "moment-matched" and source.row_prior is not None:
+        return source.row_prior(n, sigma_max, generator).to(**kw).reshape(n, *source.data_shape)
     if prior == "moment-matched":
         x = moment_matched_prior(
             source.mean.to(**kw).reshape(-1), source.cov.to(**kw), sigma_max, n, generator=generator

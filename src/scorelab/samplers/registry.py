@@ -468,10 +468,6 @@ RECOMMENDED: dict[str, SamplerConfig] = {
         10,
         {"ladder": "karras", "rho": 4.0, "sigma_max_factor": 5.0, "prior": "moment-matched"},
     ),
-    # An exact target's score conditioned on observed coordinates (inpainting): its start can
-    # only use the unconditional law's moments, so the ladder keeps the full σ range, whose top
-    # hides that mismatch (the ``exact`` configuration before it was re-tuned; not tuned again).
-    "observed": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
     "points": SamplerConfig("ipndm", 10, {"ladder": "karras", "prior": "moment-matched"}),
     "images": SamplerConfig("dpmpp-2m-sde", 25, {"ladder": "karras", "prior": "moment-matched"}),
 }
