@@ -231,7 +231,7 @@ def test_inpainting_a_run_keeps_known_values(cond_run, tmp_path, method) -> None
 
 def test_reconstruction_guidance_that_runs_away_is_an_error(cond_run, tmp_path, capsys) -> None:
     # A far too large scale on few levels throws the completions far outside the data; the
-    # values can stay finite, so inpaint checks their range and names the two knobs.
+    # values can stay finite, so inpaint checks their range and names what to change.
     x = np.array([[-2.0, 0.1], [2.0, -0.2]], dtype=np.float32)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "m.npy", np.array([1.0, 0.0], dtype=np.float32))
