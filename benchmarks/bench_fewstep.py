@@ -691,7 +691,8 @@ def tune_rows(stage: str) -> list[Row]:
     and ladder for the leading samplers (σ factors relative to the law's scale); ``deis``: DEIS
     in log σ; ``final``: the recommendation against DEIS in log σ with and without diffusers'
     lower-order final steps, on every preset; ``range3``: σ_max of the recommendation (iPNDM
-    order 3, Karras) at 3–10 data scales."""
+    order 3, Karras) at 3–10 data scales; ``deis5``: DEIS in log σ with lower-order final steps
+    (diffusers' DEIS) from the recommendation's σ_max = 5·scale, ρ = 7, 5, 4."""
     rows = []
     if stage == "ladder":
         for sampler in ("dpmpp-3m", "unipc", "ipndm", "deis", "dpmpp-3m-sde"):
@@ -730,6 +731,13 @@ def tune_rows(stage: str) -> list[Row]:
         for hi, rho in ((5.0, 5.0), (4.0, 5.0), (7.0, 5.0), (5.0, 4.0), (5.0, 6.0), (10.0, 5.0)):
             rows.append(_ranged_row("ipndm", "karras", hi, 0.01, rho=rho))
         return rows
+    if stage == "deis5":  # DEIS in log σ (= diffusers' DEIS) from the recommendation's σ_max
+        rows.append(scorelab_row("recommended", None))
+        rows.append(deis_lof_row("deis log-sigma karras, lower-order final"))
+        for rho in (7.0, 5.0, 4.0):
+            lof = {"time": "log-sigma", "lower_order_final": True}
+            rows.append(_ranged_row("deis", "karras", 5.0, 0.01, rho=rho, **lof))
+        return rows
     ranges = ((5.0, 0.01), (10.0, 0.01), (20.0, 0.01), (10.0, 0.003), (10.0, 0.03))
     for sampler, ladder in (("ipndm", "karras"), ("ipndm", "geometric"), ("unipc", "geometric")):
         for hi, lo in ranges:
@@ -756,7 +764,9 @@ def _ranged_row(sampler: str, ladder: str, hi: float, lo: float, **options: Any)
         )
         return res.samples, res.n_evals
 
-    extra = "".join(f" {k}={v:g}" for k, v in options.items())
+    extra = "".join(
+        f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}" for k, v in options.items()
+    )
     return Row(f"{sampler} {ladder}{extra} σ {hi:g}→{lo:g}·scale", "scorelab", "", run)
 
 
@@ -798,7 +808,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="seed 0, budgets 6 and 10")
     parser.add_argument(
         "--tune",
-        choices=("ladder", "range", "deis", "final", "range3"),
+        choices=("ladder", "range", "deis", "final", "range3", "deis5"),
         help="tuning stage (seeds 1000+)",
     )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
