@@ -92,6 +92,11 @@ class Run:
     def data_shape(self) -> tuple[int, ...]:
         return tuple(self.config["data"]["shape"])
 
+    @property
+    def data_kind(self) -> str:
+        """``"images"`` or ``"points"``: the kind of data it was trained on (config.json)."""
+        return self.config["data"]["kind"]
+
     def score_fn(self):
         """The network as a ``ScoreFn`` (evaluated without gradients)."""
         from scorelab.models import as_score_fn
@@ -103,7 +108,7 @@ class Run:
         """The sampler its training preset recommends (recorded in config.json)."""
         if "sampler" in self.config:
             return SamplerConfig.from_dict(self.config["sampler"])
-        return RECOMMENDED["images" if self.config["data"]["kind"] == "images" else "points"]
+        return RECOMMENDED[self.data_kind]
 
     def score_source(self) -> ScoreSource:
         """The :class:`scorelab.samplers.ScoreSource` of this run: its network, the data's
@@ -119,7 +124,7 @@ class Run:
             train_sigma_max=noise["sigma_max"],
             train_sigma_min=noise["sigma_min"],
             recommended=self.recommended_sampler,
-            images=self.config["data"]["kind"] == "images",
+            images=self.data_kind == "images",
             device=self.device,
         )
 

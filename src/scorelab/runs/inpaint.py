@@ -301,7 +301,7 @@ def inpaint_samples(
         guided = isinstance(base, Run)  # a target's conditional score is exact: no scale
         scale = reconstruction_scale
         if guided and scale is None:
-            scale = RECONSTRUCTION_SCALE[base.config["data"]["kind"]]
+            scale = RECONSTRUCTION_SCALE[base.data_kind]
         if guided:
             scale = check_positive(scale, "--reconstruction-scale", strict=False)
             steps = RECONSTRUCTION_STEPS if steps is None and sampler is None else steps
