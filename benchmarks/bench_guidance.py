@@ -513,7 +513,7 @@ IMAGE_PLAN = {
     "mnist-subset": {
         "clf_epochs": 13,
         "n_per_class": 100,
-        "guidance": (0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0),
+        "guidance": (0.0, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0),
         "classifier_scales": (1.0, 3.0, 10.0),
         "n_inpaint": 80,
         "inpaint_extra": [("conditioned", {"reconstruction_scale": 5.0})],

@@ -211,3 +211,16 @@ def test_image_presets_fit_the_machine() -> None:
     assert plan["train"]["steps"] == TRAINING_PRESETS["digits-cpu"].train["steps"] <= 2000
     assert plan["noise"]["sigma_min"] == IMAGE_SIGMA_MIN and train_x.ndim == 4
     assert plan["sampler"] == TRAINING_PRESETS["digits-cpu"].sampler.to_dict()
+
+
+def test_conditional_runs_take_the_presets_conditional_steps() -> None:
+    """A class-conditional MNIST run on a CPU trains the preset's longer schedule unless --steps
+    is given; presets without conditional steps (digits) train their usual steps."""
+    from scorelab.training.presets import TRAINING_PRESETS, train_config_for
+
+    mnist, digits = TRAINING_PRESETS["mnist-subset-cpu"], TRAINING_PRESETS["digits-cpu"]
+    assert train_config_for(mnist).steps == mnist.train["steps"] == 8000
+    assert train_config_for(mnist, conditional=True).steps == mnist.conditional_steps == 16000
+    assert train_config_for(mnist, steps=300, conditional=True).steps == 300
+    assert digits.conditional_steps is None
+    assert train_config_for(digits, conditional=True).steps == digits.train["steps"]
