@@ -36,7 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, metavar="NAME_OR_FILE", help="data set name or file")
     p.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: preset)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimiser steps (default: the preset's; with --conditional its conditional_steps "
+        "where it has them)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--n",
@@ -74,7 +80,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         choices=list(TRAINING_PRESETS),
         help="network, training and sampler settings (default: points, or the image set's "
-        "preset for this machine: digits-cpu, mnist-subset-gpu, …)",
+        "preset for this machine: digits-cpu, mnist-subset-gpu, …): "
+        + "; ".join(f"{name}: {preset.description}" for name, preset in TRAINING_PRESETS.items()),
     )
     p.add_argument(
         "--conditional",
