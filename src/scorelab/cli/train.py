@@ -40,8 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--steps",
         type=int,
         default=None,
-        help="optimiser steps (default: the preset's; with --conditional its conditional_steps "
-        "where it has them)",
+        help="optimiser steps (default: the preset's)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(

@@ -132,9 +132,7 @@ def _plan_run(
         conditional=conditional,
     )
     noise["dequantize"] = bool(images and dequantize)
-    config = train_config_for(
-        preset, steps=steps, seed=seed, device=device, conditional=conditional, **(train or {})
-    )
+    config = train_config_for(preset, steps=steps, seed=seed, device=device, **(train or {}))
     data = {
         "source": source,
         "kind": "images" if images else "points",

@@ -39,8 +39,7 @@ class TrainingPreset:
     ``model``: the registry name (``scorelab.models``) and size keywords; ``train``:
     :class:`TrainConfig` fields; ``loss``: keywords of
     :func:`scorelab.training.recipe2d.noise_conditional_loss` besides the noise range;
-    ``sampler``: the recommended sampler of the trained model; ``conditional_steps``: the steps
-    of a class-conditional run (``--conditional``) where they differ from ``train["steps"]``.
+    ``sampler``: the recommended sampler of the trained model.
     """
 
     name: str
@@ -50,7 +49,6 @@ class TrainingPreset:
     train: dict[str, Any]
     sampler: SamplerConfig
     loss: dict[str, Any] = field(default_factory=dict)
-    conditional_steps: int | None = None
 
 
 #: Image presets: name -> (description, U-Net base width, steps, batch, learning rate, EMA decay).
@@ -59,23 +57,17 @@ _IMAGE_TABLE: dict[str, tuple[str, int, int, int, float, float]] = {
     "digits-cpu": ("8×8 digits on a CPU: SmallUNet base 16, 1500 steps",
                    16, 1500, 128, 2e-3, 0.995),
     "digits-gpu": ("8×8 digits on a GPU: base 64, 10 000 steps", 64, 10000, 256, 1e-3, 0.999),
-    "mnist-subset-cpu": ("MNIST subset on a CPU: base 16, 8000 steps (about 47 CPU minutes; "
-                         "class-conditional: 16 000 steps, about 76)", 16, 8000, 64, 2e-3, 0.999),
+    "mnist-subset-cpu": ("MNIST subset on a CPU: base 16, 16 000 steps (about 95 CPU minutes)",
+                         16, 16000, 64, 2e-3, 0.999),
     "mnist-subset-gpu": ("MNIST subset on a GPU: base 64, 30 000 steps",
                          64, 30000, 128, 5e-4, 0.9995),
     "mnist-cpu": ("full MNIST (IDX folder) on a CPU: as mnist-subset-cpu",
-                  16, 8000, 64, 2e-3, 0.999),
+                  16, 16000, 64, 2e-3, 0.999),
     "mnist-gpu": ("full MNIST (IDX folder) on a GPU: base 64, 100 000 steps",
                   64, 100000, 256, 5e-4, 0.9999),
 }
 # fmt: on
 
-#: Class-conditional runs that need more steps than the preset's unconditional ones: one network
-#: learns the ten class scores and the unconditional one. MNIST subset on a CPU: at 8000 steps
-#: classifier-free guidance missed ≥ 97 % in the asked class at ≤ 2× the per-class Fréchet floor
-#: (97.7 % at 2.71×); at 16 000 steps it reaches 97.7 % with every class ≤ 1.87× (w = 0.15,
-#: benchmarks/RESULTS_guidance.md).
-_CONDITIONAL_STEPS = {"mnist-subset-cpu": 16000, "mnist-cpu": 16000}
 
 POINTS = TrainingPreset(
     "points",
@@ -104,7 +96,6 @@ TRAINING_PRESETS: dict[str, TrainingPreset] = {
             {"name": "small-unet", "base": base},
             {"steps": steps, "batch_size": batch, "lr": lr, "ema_decay": ema, "grad_clip": 1.0},
             RECOMMENDED["images"],
-            conditional_steps=_CONDITIONAL_STEPS.get(name),
         )
         for name, (description, base, steps, batch, lr, ema) in _IMAGE_TABLE.items()
     },
@@ -180,16 +171,14 @@ def train_config_for(
     steps: int | None = None,
     seed: int = 0,
     device: str = "cpu",
-    conditional: bool = False,
     **overrides: Any,
 ) -> TrainConfig:
     """The :class:`TrainConfig` of ``preset`` (``steps`` and ``overrides`` replace its values;
-    ``None`` keeps them; an EMA decay or gradient clip of 0 switches it off). ``conditional``:
-    a class-conditional run, whose steps default to the preset's ``conditional_steps`` when it
-    has them. Logging, evaluation and checkpoints scale with the steps unless given."""
+    ``None`` keeps them; an EMA decay or gradient clip of 0 switches it off). Logging,
+    evaluation and checkpoints scale with the steps unless given."""
     settings = dict(preset.train)
     if steps is None:
-        steps = (conditional and preset.conditional_steps) or settings["steps"]
+        steps = settings["steps"]
     steps = check_int(steps, "steps (--steps)")
     given = {k: v for k, v in overrides.items() if v is not None}
     ema = given.pop("ema_decay", settings.get("ema_decay"))
