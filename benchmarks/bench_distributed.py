@@ -58,7 +58,7 @@ def _rank(rank: int, nproc: int, threads: int, name: str, mode: str, device: str
         init_distributed(device, init_method=rendezvous, rank=rank, world_size=nproc)
     batch, warm, timed = SETTINGS[name][mode]
     model, data, (s_max, s_min) = _build(name)
-    sigmas = geometric_sigmas(s_max, s_min, 10)
+    sigmas = geometric_sigmas(10, sigma_min=s_min, sigma_max=s_max)
 
     def loss_fn(net, x0, generator):
         return multilevel_dsm_loss(net, x0, sigmas, generator=generator)

@@ -74,7 +74,7 @@ def run_annealed(
     n: int, levels: int, steps_each: int, c: float, seed: int, sigma_min: float = SIGMA_MIN
 ) -> tuple[dict, int]:
     gen = torch.Generator().manual_seed(seed)
-    sigmas = geometric_sigmas(SIGMA_MAX, sigma_min, levels)
+    sigmas = geometric_sigmas(levels, sigma_min=sigma_min, sigma_max=SIGMA_MAX)
     x = 10.0 * torch.randn((n, 1), generator=gen, dtype=torch.float64)
     eps = c * float(sigmas[-1]) ** 2
     res = annealed_langevin(

@@ -137,11 +137,11 @@ ALD_LADDER, ALD_C = (5.0, 0.05), 1.9  # annealed Langevin: ladder, eps = c·σ_m
 
 
 def geom(levels: int) -> torch.Tensor:
-    return geometric_sigmas(GEOM[0], GEOM[1], levels)
+    return geometric_sigmas(levels, sigma_min=GEOM[1], sigma_max=GEOM[0])
 
 
 def karras(levels: int) -> torch.Tensor:
-    return karras_sigmas(levels, 0.002, 20.0)
+    return karras_sigmas(levels, sigma_min=0.002, sigma_max=20.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _dopri(tol: float) -> Run:
 
 def _ald(budget: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
     hi, lo = ALD_LADDER
-    sigmas = geometric_sigmas(hi, lo, max(2, budget - 1))
+    sigmas = geometric_sigmas(max(2, budget - 1), sigma_min=lo, sigma_max=hi)
     x = mm_start(hi, gen)
     r = S.annealed_langevin(SCORE, x, sigmas, n_steps_each=1, eps=ALD_C * lo**2, generator=gen)
     return _res(r)

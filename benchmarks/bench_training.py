@@ -247,7 +247,7 @@ def seed_dsm_curve(data: Tensor, judge: Judge, seed: int, epochs: int, n_points:
 
 def seed_ncsn_curve(data: Tensor, judge: Judge, seed: int, epochs: int, n_points: int) -> dict:
     gen = torch.Generator().manual_seed(seed)
-    sigmas = geometric_sigmas(1.0, 0.01, 10, dtype=torch.float32)
+    sigmas = geometric_sigmas(10, sigma_min=0.01, sigma_max=1.0, dtype=torch.float32)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = IndexConditioned(StudentNCSN(10), sigmas)

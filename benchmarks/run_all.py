@@ -56,13 +56,13 @@ BENCHMARKS: dict[str, tuple[str, list[str] | None, list[str], float]] = {
         "bench_guidance.py",
         None,
         ["--images", "mnist-subset", "--part", "class"],
-        70,
+        90,
     ),
     "guidance-mnist-inpaint": (
         "bench_guidance.py",
         None,
         ["--images", "mnist-subset", "--part", "inpaint"],
-        70,
+        115,
     ),
     "training": (
         "bench_training.py",
@@ -84,8 +84,8 @@ BENCHMARKS: dict[str, tuple[str, list[str] | None, list[str], float]] = {
     "images-mnist": (
         "bench_images.py",
         None,
-        ["--only", "mnist-subset", "--suffix", "mnist8000"],
-        60,
+        ["--only", "mnist-subset", "--suffix", "mnist16000", "--threads", "2"],
+        75,
     ),
     "distributed": ("bench_distributed.py", ["--quick"], [], 5),
     "faults": ("bench_faults.py", ["--quick"], [], 30),

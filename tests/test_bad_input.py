@@ -782,13 +782,17 @@ API: list[Case] = [
     Case("get_target unknown name", "api", api(names, targets.get_target), r"target"),
     # sde
     Case("geometric ladder sigma_max < sigma_min", "api",
-         api(st.floats(1e-3, 1.0), lambda v: sde.geometric_sigmas(v, 2 * v, 5)), r"sigma_max"),
+         api(st.floats(1e-3, 1.0),
+             lambda v: sde.geometric_sigmas(5, sigma_min=2 * v, sigma_max=v)), r"sigma_max"),
     Case("ladder endpoint NaN/Inf/<= 0", "api",
-         api(bad_positive, lambda v: sde.karras_sigmas(5, 0.01, v)), r"sigma_max"),
+         api(bad_positive, lambda v: sde.karras_sigmas(5, sigma_min=0.01, sigma_max=v)),
+         r"sigma_max"),
     Case("ladder length <= 0", "api",
-         api(non_positive_int, lambda n: sde.geometric_sigmas(1.0, 0.1, n)), r"\bn\b"),
+         api(non_positive_int, lambda n: sde.geometric_sigmas(n, sigma_min=0.1, sigma_max=1.0)),
+         r"\bn\b"),
     Case("Karras rho <= 0 or NaN", "api",
-         api(st.one_of(negative, st.just(NAN)), lambda r: sde.karras_sigmas(5, 0.1, 1.0, rho=r)),
+         api(st.one_of(negative, st.just(NAN)),
+             lambda r: sde.karras_sigmas(5, sigma_min=0.1, sigma_max=1.0, rho=r)),
          r"rho"),
     Case("get_sde unknown name", "api", api(names, sde.get_sde), r"SDE"),
     Case("VE SDE sigma_min >= sigma_max", "api",
@@ -823,8 +827,9 @@ API: list[Case] = [
          r"try step_size <= \d", expect=(DivergenceError,)),
     Case("annealed Langevin eps > 2 sigma_min^2 (diverges)", "api",
          api(st.floats(1.0, 1e6),
-             lambda e: samplers.annealed_langevin(_score, _x(), sde.geometric_sigmas(10, 0.01, 4),
-                                                  n_steps_each=50, eps=e)),
+             lambda e: samplers.annealed_langevin(
+                 _score, _x(), sde.geometric_sigmas(4, sigma_min=0.01, sigma_max=10),
+                 n_steps_each=50, eps=e)),
          r"use eps <= \d", expect=(DivergenceError,)),
     Case("sigma ladder not descending", "api",
          api(st.lists(st.floats(0.01, 10.0), min_size=2, max_size=6, unique=True).map(sorted),
@@ -1034,7 +1039,7 @@ def test_python_api_bad_input_is_a_clear_error(case: Case, data, env: dict) -> N
 def test_annealed_langevin_divergence_names_an_eps_that_works() -> None:
     """ε ≲ 2·σ_min² is the stability limit of annealed Langevin: the error names such an ε,
     and running again with it gives finite samples."""
-    sigmas = sde.geometric_sigmas(10.0, 0.05, 5)
+    sigmas = sde.geometric_sigmas(5, sigma_min=0.05, sigma_max=10.0)
     x0 = 10.0 * _x(256)
     with pytest.warns(UserWarning, match="likely diverge"):
         with pytest.raises(DivergenceError) as err:

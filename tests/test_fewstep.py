@@ -72,7 +72,12 @@ def test_error_against_the_exact_flow_shrinks_at_second_order(gauss: Gaussian, n
     expected = exact_flow(gauss, x, 20.0, 0.02)
     err = []
     for levels in (10, 20, 40):
-        res = _ode(name)(gauss.noised_score, x, geometric_sigmas(20.0, 0.02, levels), denoise=False)
+        res = _ode(name)(
+            gauss.noised_score,
+            x,
+            geometric_sigmas(levels, sigma_min=0.02, sigma_max=20.0),
+            denoise=False,
+        )
         err.append((res.samples - expected).norm(dim=1).max().item())
     assert err[0] / err[1] > 1.8 and err[1] / err[2] > 3.0, err
     assert err[2] < BOUND_40[name], err
@@ -86,7 +91,7 @@ BOUND_20 = {"unipc": 0.026, "ipndm": 0.046, "deis": 0.12, "dpmpp-3m-sde": 0.044}
 @pytest.mark.parametrize("name", NEW)
 def test_twenty_levels_and_the_final_denoising_step(gauss: Gaussian, name: str) -> None:
     x = _start(gauss, 20.0)
-    res = _ode(name)(gauss.noised_score, x, karras_sigmas(20, 0.01, 20.0))
+    res = _ode(name)(gauss.noised_score, x, karras_sigmas(20, sigma_min=0.01, sigma_max=20.0))
     expected = exact_denoise(gauss, exact_flow(gauss, x, 20.0, 0.01), 0.01)
     assert (res.samples - expected).norm(dim=1).max().item() < BOUND_20[name]
 
@@ -107,7 +112,7 @@ ORDER_GAINS = {
 def test_raising_the_order_lowers_the_error(gauss: Gaussian, name: str, time: str) -> None:
     x = _start(gauss, 20.0)
     expected = exact_flow(gauss, x, 20.0, 0.02)
-    sigmas = geometric_sigmas(20.0, 0.02, 20)
+    sigmas = geometric_sigmas(20, sigma_min=0.02, sigma_max=20.0)
     extra = {"time": time} if name == "deis" else {}
     err = []
     for order in range(1, len(ORDER_GAINS[name, time]) + 2):
@@ -121,7 +126,7 @@ def test_raising_the_order_lowers_the_error(gauss: Gaussian, name: str, time: st
 
 def test_unipc_corrector_beats_the_predictor_alone(gauss: Gaussian) -> None:
     x = _start(gauss, 20.0)
-    sigmas = geometric_sigmas(20.0, 0.02, 10)
+    sigmas = geometric_sigmas(10, sigma_min=0.02, sigma_max=20.0)
     expected = exact_flow(gauss, x, 20.0, 0.02)
     err = {
         c: (unipc(gauss.noised_score, x, sigmas, corrector=c, denoise=False).samples - expected)
@@ -136,7 +141,7 @@ def test_unipc_corrector_beats_the_predictor_alone(gauss: Gaussian) -> None:
 
 def test_dpmpp_3m_sde_without_noise_is_dpmpp_3m(gauss: Gaussian) -> None:
     x = _start(gauss, 20.0, 64)
-    sigmas = geometric_sigmas(20.0, 0.02, 8)
+    sigmas = geometric_sigmas(8, sigma_min=0.02, sigma_max=20.0)
     a = dpmpp_3m_sde(gauss.noised_score, x, sigmas, eta=0.0).samples
     torch.testing.assert_close(a, dpmpp_3m(gauss.noised_score, x, sigmas).samples)
 
@@ -150,7 +155,7 @@ def test_dpmpp_3m_sde_gaussian_moments(gauss: Gaussian) -> None:
     res = dpmpp_3m_sde(
         gauss.noised_score,
         x,
-        geometric_sigmas(20.0, 0.01, 40),
+        geometric_sigmas(40, sigma_min=0.01, sigma_max=20.0),
         generator=torch.Generator().manual_seed(1),
     )
     torch.testing.assert_close(res.samples.mean(0), gauss.mean().to(F64), atol=0.05, rtol=0)
@@ -232,7 +237,11 @@ def test_n_evals_is_the_registry_count(gauss: Gaussian, name: str, denoise: bool
 
     for steps in (1, 2, 5):
         calls = 0
-        sigmas = geometric_sigmas(10.0, 0.1, steps) if steps > 1 else torch.tensor([1.0])
+        sigmas = (
+            geometric_sigmas(steps, sigma_min=0.1, sigma_max=10.0)
+            if steps > 1
+            else torch.tensor([1.0])
+        )
         res = SAMPLERS[name].function(score, _start(gauss, 10.0, 8), sigmas, denoise=denoise)
         assert res.n_evals == calls == SAMPLERS[name].n_evals(steps, denoise=denoise)
         assert res.n_evals == evaluation_count(name, steps, denoise=denoise)
@@ -240,7 +249,7 @@ def test_n_evals_is_the_registry_count(gauss: Gaussian, name: str, denoise: bool
 
 @pytest.mark.parametrize("name", NEW)
 def test_new_samplers_validate_their_options(gauss: Gaussian, name: str) -> None:
-    x, sigmas = _start(gauss, 10.0, 4), geometric_sigmas(10.0, 0.1, 4)
+    x, sigmas = _start(gauss, 10.0, 4), geometric_sigmas(4, sigma_min=0.1, sigma_max=10.0)
     bad = {"unipc": {"variant": "bh3"}, "ipndm": {"order": 5}, "deis": {"time": "t"}}.get(
         name, {"eta": -1.0}
     )
@@ -250,7 +259,7 @@ def test_new_samplers_validate_their_options(gauss: Gaussian, name: str) -> None
 
 def test_deis_lower_order_final_lowers_only_the_last_two_steps(gauss: Gaussian) -> None:
     x = _start(gauss, 20.0, 64)
-    sigmas = geometric_sigmas(20.0, 0.02, 8)
+    sigmas = geometric_sigmas(8, sigma_min=0.02, sigma_max=20.0)
     kw = dict(time="log-sigma", denoise=False, keep_trajectory=True)
     plain = deis(gauss.noised_score, x, sigmas, order=3, **kw)
     low = deis(gauss.noised_score, x, sigmas, order=3, lower_order_final=True, **kw)
@@ -263,7 +272,7 @@ def test_deis_lower_order_final_lowers_only_the_last_two_steps(gauss: Gaussian) 
     eps = -sigma * gauss.noised_score(before, torch.full((64,), sigma, dtype=F64))
     torch.testing.assert_close(low.samples, before + (last - sigma) * eps)
     # On three levels (two steps) every step is first order: DEIS of order 1.
-    three = geometric_sigmas(20.0, 0.02, 3)
+    three = geometric_sigmas(3, sigma_min=0.02, sigma_max=20.0)
     torch.testing.assert_close(
         deis(gauss.noised_score, x, three, order=3, lower_order_final=True, denoise=False).samples,
         deis(gauss.noised_score, x, three, order=1, denoise=False).samples,

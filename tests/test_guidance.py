@@ -226,7 +226,7 @@ def test_guided_sampling_reproduces_the_class_conditional(how: str) -> None:
     x = moment_matched_prior(
         cond.mean().float(), cond.covariance().float(), SIGMA_MAX, N, generator=g
     )
-    samples = dpmpp_3m(score, x, geometric_sigmas(SIGMA_MAX, 0.02, 20)).samples
+    samples = dpmpp_3m(score, x, geometric_sigmas(20, sigma_min=0.02, sigma_max=SIGMA_MAX)).samples
 
     def draw(gen):
         return cond.sample(N, generator=gen)
@@ -236,7 +236,9 @@ def test_guided_sampling_reproduces_the_class_conditional(how: str) -> None:
     se = torch.sqrt(cond.weights * (1 - cond.weights) / N)
     assert bool(((weights.double() - cond.weights).abs() < 4 * se).all()), weights
     # Negative control: the unconditional score from the same start lands far from p(x | y).
-    wrong = dpmpp_3m(cc.noised_score, x, geometric_sigmas(SIGMA_MAX, 0.02, 20)).samples
+    wrong = dpmpp_3m(
+        cc.noised_score, x, geometric_sigmas(20, sigma_min=0.02, sigma_max=SIGMA_MAX)
+    ).samples
     assert floor_ratio(wrong, draw) > 5.0
 
 
@@ -250,11 +252,15 @@ def test_guidance_works_with_other_ladder_samplers(sampler: str) -> None:
         cond.mean().float(), cond.covariance().float(), SIGMA_MAX, n, generator=g
     )
     if sampler == "edm_heun":
-        samples = edm_heun(score, x, geometric_sigmas(SIGMA_MAX, 0.02, 15)).samples
+        samples = edm_heun(
+            score, x, geometric_sigmas(15, sigma_min=0.02, sigma_max=SIGMA_MAX)
+        ).samples
     elif sampler == "dpmpp_2m_sde":
-        samples = dpmpp_2m_sde(score, x, geometric_sigmas(SIGMA_MAX, 0.02, 40), generator=g).samples
+        samples = dpmpp_2m_sde(
+            score, x, geometric_sigmas(40, sigma_min=0.02, sigma_max=SIGMA_MAX), generator=g
+        ).samples
     else:
-        sigmas = geometric_sigmas(SIGMA_MAX, 0.02, 20)
+        sigmas = geometric_sigmas(20, sigma_min=0.02, sigma_max=SIGMA_MAX)
         samples = annealed_langevin(
             score, x, sigmas, n_steps_each=20, eps=0.5 * 0.02**2, generator=g
         ).samples
@@ -270,7 +276,7 @@ def test_stronger_guidance_concentrates_on_the_class() -> None:
     x = moment_matched_prior(
         cc.mixture.mean().float(), cc.mixture.covariance().float(), SIGMA_MAX, 1000, generator=g
     )
-    sigmas = geometric_sigmas(SIGMA_MAX, 0.02, 20)
+    sigmas = geometric_sigmas(20, sigma_min=0.02, sigma_max=SIGMA_MAX)
     shares = []
     for scale in (0.0, 1.0):
         score = classifier_guidance(cc.noised_score, with_label(cc.class_log_prob_grad, y), scale)
@@ -296,7 +302,7 @@ def test_imputation_with_the_exact_conditional_score_matches_the_exact_law(x0: f
     res = inpaint(
         om.score,
         om.prior(SIGMA_MAX, g),
-        geometric_sigmas(SIGMA_MAX, 0.02, 20),
+        geometric_sigmas(20, sigma_min=0.02, sigma_max=SIGMA_MAX),
         observed=observed.float(),
         mask=mask,
     )
@@ -318,7 +324,7 @@ def test_imputation_by_exact_likelihood_guidance_with_edm_heun() -> None:
     samples = inpaint(
         score,
         om.prior(SIGMA_MAX, g),
-        geometric_sigmas(SIGMA_MAX, 0.02, 12),
+        geometric_sigmas(12, sigma_min=0.02, sigma_max=SIGMA_MAX),
         observed=observed.float(),
         mask=mask,
         sampler=edm_heun,
@@ -341,7 +347,7 @@ def test_replacement_converges_for_a_gaussian_and_keeps_known_values(
     res = inpaint_replacement(
         gm.noised_score,
         x,
-        geometric_sigmas(SIGMA_MAX, 0.01, levels),
+        geometric_sigmas(levels, sigma_min=0.01, sigma_max=SIGMA_MAX),
         observed=observed,
         mask=mask,
         resample=resample,
@@ -372,7 +378,7 @@ def test_repaint_resampling_moves_replacement_towards_the_exact_posterior_weight
         res = inpaint_replacement(
             gm.noised_score,
             x,
-            geometric_sigmas(SIGMA_MAX, 0.01, levels),
+            geometric_sigmas(levels, sigma_min=0.01, sigma_max=SIGMA_MAX),
             observed=observed,
             mask=mask,
             n_corrector=0,
@@ -396,7 +402,7 @@ def test_inpainting_works_on_image_shaped_data_with_per_example_masks() -> None:
     mask[:3, 0, :] = 1
     mask[3:, :, 1] = 1
     x = SIGMA_MAX * torch.randn(6, 2, 2, generator=g)
-    sigmas = geometric_sigmas(SIGMA_MAX, 0.05, 10)
+    sigmas = geometric_sigmas(10, sigma_min=0.05, sigma_max=SIGMA_MAX)
     for res in (
         inpaint_replacement(
             score, x, sigmas, observed=observed, mask=mask, generator=g, keep_trajectory=True
@@ -493,7 +499,7 @@ def test_bad_masks_and_inputs_are_refused_with_the_fix() -> None:
         m = torch.tensor([[1, 0, 0]] * 3 + [[0, 0, 0]])
         check_mask(m, x)
     assert check_mask(torch.tensor([True, False, True]), x).shape == x.shape
-    sigmas = geometric_sigmas(5.0, 0.1, 4)
+    sigmas = geometric_sigmas(4, sigma_min=0.1, sigma_max=5.0)
     mask = torch.tensor([1.0, 0.0, 0.0])
     score = GaussianMixture(torch.zeros(1, 3), torch.eye(3)[None]).noised_score
     with pytest.raises(ValueError, match="observed must have x's shape"):

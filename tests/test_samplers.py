@@ -115,7 +115,7 @@ def test_annealed_langevin_recovers_mode_weight_plain_langevin_does_not() -> Non
     target = mixture_1d()
     n = 4000
     x0 = 4.0 * torch.randn(n, 1, generator=gen(0), dtype=F64)
-    sigmas = geometric_sigmas(2.0, 0.5, 6)
+    sigmas = geometric_sigmas(6, sigma_min=0.5, sigma_max=2.0)
     res = annealed_langevin(
         target.noised_score, x0, sigmas, n_steps_each=100, eps=0.05, generator=gen(1)
     )
@@ -153,7 +153,7 @@ def test_annealed_langevin_step_rules_and_evals() -> None:
 def test_annealed_langevin_warns_then_raises_naming_the_step() -> None:
     """A near point mass curves like 1/σ²: ε = 1e-3 at σ_L = 0.01 blows up (ECOSYSTEM.md)."""
     spike = Gaussian(torch.zeros(2), 1e-6 * torch.eye(2))
-    sigmas = geometric_sigmas(1.0, 0.01, 5, dtype=torch.float32)
+    sigmas = geometric_sigmas(5, sigma_min=0.01, sigma_max=1.0, dtype=torch.float32)
     x0 = torch.randn(8, 2, generator=gen(0))
     with pytest.warns(UserWarning, match=r"eps <= 0\.0002"):
         with pytest.raises(DivergenceError, match=r"eps=0\.001 .*sigma_min=0\.01.*eps <= 0\.0002"):
@@ -286,7 +286,7 @@ DETERMINISTIC = {
 
 @pytest.mark.parametrize("name", list(DETERMINISTIC))
 def test_edm_deterministic_samplers_follow_the_exact_flow(gauss: Gaussian, name: str) -> None:
-    sigmas = karras_sigmas(30, 0.01, 40.0)
+    sigmas = karras_sigmas(30, sigma_min=0.01, sigma_max=40.0)
     x = noised_draw(gauss, 40.0, 256)
     res = DETERMINISTIC[name](gauss.noised_score, x, sigmas)
     expected = exact_denoise(gauss, exact_flow(gauss, x, 40.0, 0.01), 0.01)
@@ -299,7 +299,7 @@ def test_edm_deterministic_samplers_follow_the_exact_flow(gauss: Gaussian, name:
 
 
 def test_higher_order_samplers_are_more_accurate(gauss: Gaussian) -> None:
-    sigmas = geometric_sigmas(40.0, 0.01, 12)
+    sigmas = geometric_sigmas(12, sigma_min=0.01, sigma_max=40.0)
     x = noised_draw(gauss, 40.0, 256)
     expected = exact_denoise(gauss, exact_flow(gauss, x, 40.0, 0.01), 0.01)
     err = {
@@ -312,7 +312,7 @@ def test_higher_order_samplers_are_more_accurate(gauss: Gaussian) -> None:
 
 @pytest.mark.parametrize("name", ["edm_stochastic", "dpmpp_2m_sde"])
 def test_edm_stochastic_samplers_gaussian_moments(gauss: Gaussian, name: str) -> None:
-    sigmas = karras_sigmas(40, 0.01, 40.0)
+    sigmas = karras_sigmas(40, sigma_min=0.01, sigma_max=40.0)
     x = noised_draw(gauss, 40.0, 4000)
     if name == "edm_stochastic":
         res = edm_stochastic(gauss.noised_score, x, sigmas, s_churn=20.0, generator=gen(1))
@@ -332,7 +332,7 @@ def test_edm_stochastic_samplers_gaussian_moments(gauss: Gaussian, name: str) ->
 
 
 def test_edm_stochastic_without_churn_is_heun(gauss: Gaussian) -> None:
-    sigmas = karras_sigmas(6, 0.05, 10.0)
+    sigmas = karras_sigmas(6, sigma_min=0.05, sigma_max=10.0)
     x = noised_draw(gauss, 10.0, 16)
     a = edm_stochastic(gauss.noised_score, x, sigmas, s_churn=0.0)
     b = edm_heun(gauss.noised_score, x, sigmas)
@@ -340,7 +340,7 @@ def test_edm_stochastic_without_churn_is_heun(gauss: Gaussian) -> None:
 
 
 def test_dpmpp_2m_sde_without_noise_is_dpmpp_2m(gauss: Gaussian) -> None:
-    sigmas = geometric_sigmas(10.0, 0.05, 7)
+    sigmas = geometric_sigmas(7, sigma_min=0.05, sigma_max=10.0)
     x = noised_draw(gauss, 10.0, 16)
     a = dpmpp_2m_sde(gauss.noised_score, x, sigmas, eta=0.0, generator=gen(0))
     b = dpmpp_2m(gauss.noised_score, x, sigmas)
@@ -348,7 +348,7 @@ def test_dpmpp_2m_sde_without_noise_is_dpmpp_2m(gauss: Gaussian) -> None:
 
 
 def test_edm_trajectory_and_callback(gauss: Gaussian) -> None:
-    sigmas = karras_sigmas(5, 0.05, 10.0)
+    sigmas = karras_sigmas(5, sigma_min=0.05, sigma_max=10.0)
     x = noised_draw(gauss, 10.0, 4)
     seen = []
     res = edm_heun(
@@ -399,7 +399,7 @@ class CountingScore:
 def _all_samplers(g: Gaussian):
     ve = VESDELambda(25.0)
     x_ve = ve.prior_sample((8, 2), generator=gen(0), dtype=F64)
-    sig = karras_sigmas(6, 0.05, 10.0)
+    sig = karras_sigmas(6, sigma_min=0.05, sigma_max=10.0)
     x_s = 10.0 * torch.randn(8, 2, generator=gen(0), dtype=F64)
     return {
         "annealed": lambda s: annealed_langevin(s, x_s, sig, n_steps_each=3, eps=1e-3),

@@ -18,7 +18,6 @@ from scorelab.sde import (
     geometric_sigmas,
     get_sde,
     karras_sigmas,
-    loglinear_sigmas,
     score_at_time,
 )
 
@@ -253,7 +252,7 @@ def test_dtype_and_shape_follow_inputs(sde):
 
 
 def test_geometric_ladder():
-    sigmas = geometric_sigmas(50.0, 0.01, 10)
+    sigmas = geometric_sigmas(10, sigma_min=0.01, sigma_max=50.0)
     assert sigmas.shape == (10,) and sigmas.dtype == F64
     assert sigmas[0].item() == 50.0 and sigmas[-1].item() == 0.01
     ratios = sigmas[:-1] / sigmas[1:]
@@ -261,31 +260,51 @@ def test_geometric_ladder():
     # Seed 000 builds σ_min q^i ascending: the same set.
     q = (50.0 / 0.01) ** (1 / 9)
     assert torch.allclose(sigmas.flip(0), 0.01 * q ** torch.arange(10, dtype=F64), rtol=1e-12)
-    assert torch.equal(loglinear_sigmas(10, 0.01, 50.0), sigmas)
-    assert geometric_sigmas(2.0, 2.0, 1).tolist() == [2.0]
-    assert geometric_sigmas(2.0, 0.5, 6, dtype=torch.float32).dtype == torch.float32
+    with pytest.raises(TypeError):  # positional levels: the old orders differed, now refused
+        geometric_sigmas(50.0, 0.01, 10)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        karras_sigmas(10, 0.01, 50.0)  # type: ignore[misc]
+    assert geometric_sigmas(1, sigma_min=2.0, sigma_max=2.0).tolist() == [2.0]
+    assert (
+        geometric_sigmas(6, sigma_min=0.5, sigma_max=2.0, dtype=torch.float32).dtype
+        == torch.float32
+    )
 
 
 def test_karras_ladder():
-    sigmas = karras_sigmas(18, 0.002, 80.0)
+    sigmas = karras_sigmas(18, sigma_min=0.002, sigma_max=80.0)
     assert sigmas.shape == (18,) and sigmas[0].item() == 80.0 and sigmas[-1].item() == 0.002
     assert (sigmas[1:] < sigmas[:-1]).all()
     i = torch.arange(18, dtype=F64)
     hi, lo = 80.0 ** (1 / 7), 0.002 ** (1 / 7)
     assert torch.allclose(sigmas, (hi + i / 17 * (lo - hi)) ** 7, rtol=1e-12)
-    assert torch.allclose(karras_sigmas(5, 1.0, 3.0, rho=1.0), torch.linspace(3, 1, 5, dtype=F64))
+    assert torch.allclose(
+        karras_sigmas(5, sigma_min=1.0, sigma_max=3.0, rho=1.0), torch.linspace(3, 1, 5, dtype=F64)
+    )
 
 
 @pytest.mark.parametrize(
     ("call", "exc", "match"),
     [
-        (lambda: geometric_sigmas(0.1, 1.0, 5), ValueError, "sigma_max must be >= sigma_min"),
-        (lambda: geometric_sigmas(1.0, -1.0, 5), ValueError, "sigma_min"),
-        (lambda: geometric_sigmas(1.0, 0.1, 0), ValueError, "n must be >= 1"),
-        (lambda: geometric_sigmas(1.0, 0.1, 2.5), TypeError, "n must be an integer"),
-        (lambda: geometric_sigmas(1.0, 0.1, 1), ValueError, "n=1 needs"),
-        (lambda: karras_sigmas(5, 0.1, 1.0, rho=0.0), ValueError, "rho"),
-        (lambda: karras_sigmas(5, 0.1, "big"), TypeError, "sigma_max must be a number"),
+        (
+            lambda: geometric_sigmas(5, sigma_min=1.0, sigma_max=0.1),
+            ValueError,
+            "sigma_max must be >= sigma_min",
+        ),
+        (lambda: geometric_sigmas(5, sigma_min=-1.0, sigma_max=1.0), ValueError, "sigma_min"),
+        (lambda: geometric_sigmas(0, sigma_min=0.1, sigma_max=1.0), ValueError, "n must be >= 1"),
+        (
+            lambda: geometric_sigmas(2.5, sigma_min=0.1, sigma_max=1.0),
+            TypeError,
+            "n must be an integer",
+        ),
+        (lambda: geometric_sigmas(1, sigma_min=0.1, sigma_max=1.0), ValueError, "n=1 needs"),
+        (lambda: karras_sigmas(5, sigma_min=0.1, sigma_max=1.0, rho=0.0), ValueError, "rho"),
+        (
+            lambda: karras_sigmas(5, sigma_min=0.1, sigma_max="big"),
+            TypeError,
+            "sigma_max must be a number",
+        ),
         (lambda: VESDELambda(lam=1.0), ValueError, "lam must be > 1"),
         (lambda: VESDE(sigma_min=1.0, sigma_max=1.0), ValueError, "sigma_max must be > sigma_min"),
         (lambda: VPSDE(beta_min=2.0, beta_max=1.0), ValueError, "beta_max must be >= beta_min"),

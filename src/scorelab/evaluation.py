@@ -99,7 +99,9 @@ def exact_checks(run: Run, samples: torch.Tensor, source: str) -> dict[str, Any]
 
     target = get_target(source)
     noise = run.config["noise"]
-    sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], 8, dtype=torch.float32)
+    sigmas = geometric_sigmas(
+        8, sigma_min=noise["sigma_min"], sigma_max=noise["sigma_max"], dtype=torch.float32
+    )
     err = score_error_per_level(
         run.score_fn(),
         target.noised_score,

@@ -169,7 +169,7 @@ def choose_sigmas(
         rule = "n_levels given"
     ratio = math.exp(log_range / (n_levels - 1))
     dtype = x.dtype if x.dtype.is_floating_point else torch.float32
-    sigmas = geometric_sigmas(s_max, s_min, n_levels, dtype=dtype).to(x.device)
+    sigmas = geometric_sigmas(n_levels, sigma_min=s_min, sigma_max=s_max, dtype=dtype).to(x.device)
     return NoiseLevels(
         sigmas=sigmas,
         sigma_max=s_max,

@@ -374,7 +374,9 @@ def run_ncsn(ctx: RecipeContext, settings: ImageSettings = DIGITS) -> None:
     """NCSN on images: multi-level DSM, annealed Langevin from U[−1, 1], sample grid, quality."""
     x_train, y_train, x_test, y_test = _image_data(settings, ctx)
     shape = tuple(x_train.shape[1:])
-    sigmas = geometric_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
+    sigmas = geometric_sigmas(
+        settings.n_levels, sigma_min=settings.sigma_min, sigma_max=settings.sigma_max
+    )
     net = seeded_module(
         lambda: ConditionedSimpleResnet(
             shape[0], shape[0], settings.n_filters, settings.n_blocks, settings.n_levels

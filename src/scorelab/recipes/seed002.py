@@ -215,7 +215,7 @@ def run_low_density(ctx: RecipeContext) -> None:
     # 2. Exact scores: plain Langevin vs annealed Langevin from a uniform start. The exact score
     # is cheap, so fast mode runs the full step count here too (and tests the converged shares).
     n, steps_each = N_SAMPLES[mode], STEPS_EACH["full"]
-    sigmas = geometric_sigmas(SIGMA_MAX, SIGMA_MIN, N_LEVELS)
+    sigmas = geometric_sigmas(N_LEVELS, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX)
     start = BOX[0] + (BOX[1] - BOX[0]) * torch.rand(
         (n, 2), generator=ctx.generator(1), dtype=torch.float64
     )

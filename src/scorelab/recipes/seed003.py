@@ -39,10 +39,10 @@ from scorelab.utils import seeded_module
 # ratio and continue it to 12 levels, so the seed's six are the first six and σ_min ≈ 0.095, where
 # p_σ is within L1 0.002 of p.
 SIGMA_MAX = 2.0
-SEED_SIGMAS = geometric_sigmas(SIGMA_MAX, 0.5, 6)
+SEED_SIGMAS = geometric_sigmas(6, sigma_min=0.5, sigma_max=SIGMA_MAX)
 N_LEVELS = 12
 SIGMA_MIN = SIGMA_MAX * 0.25 ** ((N_LEVELS - 1) / 5)
-LADDER = geometric_sigmas(SIGMA_MAX, SIGMA_MIN, N_LEVELS)
+LADDER = geometric_sigmas(N_LEVELS, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX)
 # Training set size. The seed draws 1024 points; from 1024 draws no estimator reliably gets the
 # density within L1 0.03: even the maximum-likelihood fit of the correct two-Gaussian model has
 # mean L1 ≈ 0.04 over repeated draws (≤ 0.03 in about a quarter of them; the left weight alone has

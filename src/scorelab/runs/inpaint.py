@@ -324,7 +324,7 @@ def inpaint_samples(
         resample = check_int(REPLACEMENT_RESAMPLE if resample is None else resample, "--resample")
         corrector = REPLACEMENT_CORRECTOR if corrector is None else corrector
         corrector = check_int(corrector, "--corrector", minimum=0)
-        sigmas = geometric_sigmas(source.sigma_max, source.sigma_min, levels)
+        sigmas = geometric_sigmas(levels, sigma_min=source.sigma_min, sigma_max=source.sigma_max)
         x0 = moment_matched_prior(
             source.mean.to(device).reshape(-1),
             source.cov.to(device),

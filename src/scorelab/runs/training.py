@@ -193,7 +193,9 @@ def exact_score_metric(source: str, noise: dict[str, Any]):
     from scorelab.targets import get_target
 
     target = get_target(source)
-    sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], 6, dtype=torch.float32)
+    sigmas = geometric_sigmas(
+        6, sigma_min=noise["sigma_min"], sigma_max=noise["sigma_max"], dtype=torch.float32
+    )
 
     def evaluate(model, step: int) -> dict[str, float]:
         device = next(model.parameters()).device

@@ -26,7 +26,7 @@ Recommended sampler
 ``recommended_sampler``: ``dpmpp_3m`` on a geometric (log-uniform) ladder, started from
 ``moment_matched_prior``::
 
-    sigmas = geometric_sigmas(20.0, 0.02, n_evals)          # σ_max ≈ 10× the data's std
+    sigmas = geometric_sigmas(n_evals, sigma_min=0.02, sigma_max=20.0)  # σ_max ≈ 10× data std
     x = moment_matched_prior(data.mean(0), torch.cov(data.flatten(1).T), 20.0, n, generator=g)
     samples = dpmpp_3m(score, x, sigmas).samples             # n_evals score evaluations
 

@@ -246,16 +246,16 @@ def _call(
     x = _start(source, v["prior"], sigma_max, n, generator)
     if spec.schedule == "annealed":
         levels = check_int(v["levels"], "levels (--levels)", minimum=2)
-        sigmas = geometric_sigmas(sigma_max, sigma_min, levels)
+        sigmas = geometric_sigmas(levels, sigma_min=sigma_min, sigma_max=sigma_max)
         if own["eps"] is None:
             own["eps"] = default_annealed_eps(own["step_rule"], sigma_min, sigma_max)
         return spec.function(
             source.score, x, sigmas, n_steps_each=steps, final_denoise=v["denoise"], **own, **common
         )
     if v["ladder"] == "karras":
-        sigmas = karras_sigmas(steps, sigma_min, sigma_max, rho=v["rho"])
+        sigmas = karras_sigmas(steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=v["rho"])
     else:
-        sigmas = geometric_sigmas(sigma_max, sigma_min, steps)
+        sigmas = geometric_sigmas(steps, sigma_min=sigma_min, sigma_max=sigma_max)
     return spec.function(source.score, x, sigmas, denoise=v["denoise"], **own, **common)
 
 

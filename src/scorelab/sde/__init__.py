@@ -10,7 +10,7 @@ from scorelab.sde.sde import (
     get_sde,
     score_at_time,
 )
-from scorelab.sde.sigmas import geometric_sigmas, karras_sigmas, loglinear_sigmas
+from scorelab.sde.sigmas import geometric_sigmas, karras_sigmas
 
 __all__ = [
     "SDE",
@@ -22,6 +22,5 @@ __all__ = [
     "geometric_sigmas",
     "get_sde",
     "karras_sigmas",
-    "loglinear_sigmas",
     "score_at_time",
 ]

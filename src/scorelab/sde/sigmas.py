@@ -29,13 +29,16 @@ def _check_range(sigma_max: float, sigma_min: float, n: int) -> tuple[float, flo
 
 
 def geometric_sigmas(
-    sigma_max: float, sigma_min: float, n: int, *, dtype: torch.dtype = torch.float64
+    n: int, *, sigma_min: float, sigma_max: float, dtype: torch.dtype = torch.float64
 ) -> Tensor:
-    """Geometric noise ladder of NCSN (Song & Ermon 2019, sec. 4.2), descending, shape ``(n,)``.
+    """Geometric (log-linear) noise ladder of NCSN (Song & Ermon 2019, sec. 4.2), descending,
+    shape ``(n,)``.
 
     ``sigmas[i] = sigma_max · q^{-i}`` with constant ratio ``q = (sigma_max/sigma_min)^{1/(n-1)}``:
     the same set as the ascending ``sigma_min · q^i`` of seed 000, listed from the largest level
-    (where annealed samplers start) to the smallest. Both endpoints are exact.
+    (where annealed samplers start) to the smallest. Both endpoints are exact. The levels are
+    keywords (as in :func:`karras_sigmas`): positional numbers in the wrong order would give a
+    plausible but wrong ladder.
     """
     sigma_max, sigma_min, n = _check_range(sigma_max, sigma_min, n)
     log_sigmas = torch.linspace(math.log(sigma_max), math.log(sigma_min), n, dtype=torch.float64)
@@ -44,19 +47,12 @@ def geometric_sigmas(
     return sigmas.to(dtype)
 
 
-def loglinear_sigmas(
-    n: int, sigma_min: float, sigma_max: float, *, dtype: torch.dtype = torch.float64
-) -> Tensor:
-    """Log-linear (= geometric) ladder, descending, ``(n,)``, with ``karras_sigmas``' arguments."""
-    return geometric_sigmas(sigma_max, sigma_min, n, dtype=dtype)
-
-
 def karras_sigmas(
     n: int,
+    *,
     sigma_min: float,
     sigma_max: float,
     rho: float = 7.0,
-    *,
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
     """Karras et al. (2022) eq. 5 noise ladder, descending, shape ``(n,)``.

@@ -139,7 +139,7 @@ def objective_loss(
         noise.update(sigma_min=sigma, distribution=f"one level σ = {sigma:.4g}")
         return _as_loss_fn(dsm_loss, sigma=sigma), noise
     if name == "multilevel-dsm":
-        levels = geometric_sigmas(sigma_max, sigma_min, NCSN_LEVELS).tolist()
+        levels = geometric_sigmas(NCSN_LEVELS, sigma_min=sigma_min, sigma_max=sigma_max).tolist()
         noise.update(distribution=f"{NCSN_LEVELS} geometric levels, one per example", levels=levels)
         loss = _as_loss_fn(multilevel_dsm_loss, sigmas=levels, weighting="sigma2", mode="random")
         return loss, noise
