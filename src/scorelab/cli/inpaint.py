@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from scorelab.cli.main import print_once
 from scorelab.cli.sampling import add_sampler_arguments, sampler_choice
 from scorelab.runs.inpaint import (
     RECONSTRUCTION_SCALE,
@@ -126,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
         png=args.png,
         **options,
     )
-    print(json.dumps(summary), file=sys.stderr)
+    print_once(json.dumps(summary))
     return 0

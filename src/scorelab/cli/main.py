@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     for module in modules.values():
         module.add_parser(sub)  # type: ignore[attr-defined]
     return parser, modules
+
+
+def print_once(text: str) -> None:
+    """Print ``text`` on stderr from one process: rank 0 under torchrun (which sets ``RANK``),
+    the only process otherwise; the other ranks would repeat the same line."""
+    if os.environ.get("RANK", "0") == "0":
+        print(text, file=sys.stderr)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

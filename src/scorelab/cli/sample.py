@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from scorelab.cli.main import print_once
 from scorelab.cli.sampling import add_sampler_arguments, sampler_choice
 from scorelab.runs.sampling import PREVIEW_PER_ROW, PREVIEW_ROWS
 from scorelab.utils import check_int, checked_npy_path
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         png=args.png,
         **options,
     )
-    print(json.dumps(summary), file=sys.stderr)
+    print_once(json.dumps(summary))
     return 0
 
 
@@ -193,5 +193,5 @@ def _run_classes(args: argparse.Namespace, base, n: int, device) -> int:
         summary["guidance"] = 0.0 if args.guidance is None else args.guidance
     else:
         summary.update(classifier=str(args.classifier), classifier_scale=scale)
-    print(json.dumps(summary), file=sys.stderr)
+    print_once(json.dumps(summary))
     return 0

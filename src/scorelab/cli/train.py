@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from scorelab.cli.main import print_once
 from scorelab.training.objectives import OBJECTIVES
 from scorelab.training.presets import TRAINING_PRESETS
 from scorelab.utils import check_int
@@ -202,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     if args.conditional:
         labels = planned[3]
     for line in describe_plan(plan):
-        print(line, file=sys.stderr)
+        print_once(line)
     result = train_run(
         plan,
         train_x,
@@ -220,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         for k in ("train_loss", "test_loss", "test_loss_ema", "score_rel_error")
         if k in last
     )
-    print(f"trained {result.step} steps into {args.out} ({shown})", file=sys.stderr)
+    print_once(f"trained {result.step} steps into {args.out} ({shown})")
     return 0
 
 
