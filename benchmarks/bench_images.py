@@ -13,7 +13,7 @@ For each image set the benchmark calls the library functions the command line ca
 4. a sample grid, a nearest-training-neighbour grid and the loss curve (PNG), and for digits
    the bits per dimension of test images through the probability-flow ODE.
 
-    python benchmarks/bench_images.py                  # CPU, digits + MNIST subset (~25-35 min)
+    python benchmarks/bench_images.py --threads 2      # CPU, digits + MNIST subset (~75 min)
     python benchmarks/bench_images.py --only digits    # digits only
     python benchmarks/bench_images.py --quick          # smoke run, a few minutes
     python benchmarks/bench_images.py --device cuda --suffix gpu   # GPU settings (longer runs)
