@@ -517,7 +517,10 @@ IMAGE_PLAN = {
         "guidance": (0.0, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0),
         "classifier_scales": (1.0, 3.0, 10.0),
         "n_inpaint": 200,  # 1000 completions: the 90 % figure ± 0.01 (one binomial s.e.)
-        "inpaint_extra": [("conditioned", {"reconstruction_scale": 5.0})],
+        "inpaint_extra": [
+            ("conditioned", {"reconstruction_scale": 5.0}),
+            ("conditioned", {"reconstruction_scale": 20.0}),  # ran away on the 8000-step run
+        ],
     },
 }
 
