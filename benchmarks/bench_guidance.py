@@ -726,6 +726,7 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
 def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     """Bottom-half inpainting of test images with an unconditional run, scored by the
     classifier against the true labels, beside the data's own conditional."""
+    from scorelab.models.classifier import train_classifier
     from scorelab.runs import load_run, plan_run, train_run
     from scorelab.runs.inpaint import image_mask, inpaint_samples
 
@@ -750,6 +751,21 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
         bottom_half_mean_filled=ctx.scores(mean_fill, y_te)[0],
         bottom_half_mean_filled_mse=float((mean_fill - x_te)[:, :, ~top].square().mean()),
         inpaint_completions=k,
+    )
+
+    # What the top half says about the label: a LeNet trained on top halves only (the bottom
+    # half set to the background, -1), and its mean p(true label | top half) on the inputs. A
+    # sampler of the true conditional is classified as the label about this often (less the
+    # scorer's own errors); per-completion accuracy above it comes from narrowing completions.
+    def hide(x: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask.bool(), x, torch.full_like(x, -1.0))
+
+    top_clf = train_classifier(hide(x_tr), y_tr, epochs=ctx.opts["clf_epochs"], seed=0)
+    with torch.no_grad():
+        p_top = torch.softmax(top_clf(hide(x_te)), dim=1)
+    ctx.summary.update(
+        top_half_classifier_accuracy=float((p_top.argmax(1) == y_te).float().mean()),
+        top_half_classifier_mean_p_true=float(p_top.gather(1, y_te[:, None]).mean()),
     )
     # The data's own conditional, as a reference: each test image's top half above the bottom
     # halves of the k training images whose top halves are nearest (a nearest-neighbour draw of
