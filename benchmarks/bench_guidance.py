@@ -35,7 +35,7 @@ Targets: the exact methods at ≤ 1.3× the floor, their weights within ±0.02.
         --uncond-run-dir /tmp/udigits                                     # ~30 min, 2-core CPU
     python benchmarks/bench_guidance.py --images mnist-subset --part class --run-dir /tmp/cmnist
     python benchmarks/bench_guidance.py --images mnist-subset --part inpaint --threads 2 \
-        --uncond-run-dir /tmp/umnist          # each ~95 CPU min of training, then ~20 min
+        --uncond-run-dir /tmp/umnist          # each ~100 CPU min of training, then ~25 min
 
 ``--images SET`` (``guidance_digits.json``, ``guidance_mnist_subset[_class|_inpaint].json``): the
 command-line path on images, with the set's CPU preset. A class-conditional ``SmallUNet``

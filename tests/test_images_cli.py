@@ -214,8 +214,8 @@ def test_image_presets_fit_the_machine() -> None:
 
 
 def test_mnist_cpu_presets_train_the_measured_schedule_unless_steps_is_given() -> None:
-    """MNIST on a CPU trains 16 000 steps, conditional or not (8000 missed the guidance and
-    inpainting figures); --steps replaces them."""
+    """MNIST on a CPU trains 16 000 steps, conditional or not (8000 missed the class-guidance
+    figure); --steps replaces them."""
     from scorelab.training.presets import TRAINING_PRESETS, train_config_for
 
     for name in ("mnist-subset-cpu", "mnist-cpu"):
