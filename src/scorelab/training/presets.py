@@ -72,7 +72,6 @@ _IMAGE_TABLE: dict[str, tuple[str, int, int, int, float, float]] = {
 }
 # fmt: on
 
-
 POINTS = TrainingPreset(
     "points",
     "points",
@@ -181,9 +180,7 @@ def train_config_for(
     ``None`` keeps them; an EMA decay or gradient clip of 0 switches it off). Logging,
     evaluation and checkpoints scale with the steps unless given."""
     settings = dict(preset.train)
-    if steps is None:
-        steps = settings["steps"]
-    steps = check_int(steps, "steps (--steps)")
+    steps = check_int(settings["steps"] if steps is None else steps, "steps (--steps)")
     given = {k: v for k, v in overrides.items() if v is not None}
     ema = given.pop("ema_decay", settings.get("ema_decay"))
     if ema is not None and not (isinstance(ema, float | int) and 0 <= ema < 1):
