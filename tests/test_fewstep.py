@@ -14,7 +14,7 @@ import pytest
 import torch
 from exact_gaussian import F64, exact_denoise, exact_flow
 
-from scorelab.metrics import LawReference, mixture_weights
+from scorelab.metrics import LawReference, component_spread_report, mixture_weights
 from scorelab.samplers import (
     SAMPLERS,
     deis,
@@ -26,6 +26,7 @@ from scorelab.samplers import (
     target_source,
     unipc,
 )
+from scorelab.samplers.draw import SIGMA_MIN_THIN_FACTOR, data_scale
 from scorelab.samplers.multistep import lagrange_step_weights, log_sigma_step_weights
 from scorelab.sde import geometric_sigmas, karras_sigmas
 from scorelab.targets import Gaussian, get_target
@@ -218,6 +219,29 @@ def test_mixture_2d_at_ten_evaluations(mixture_reference, name: str) -> None:
     # components overlap; standard error ≈ 0.5/√2000 ≈ 0.011.
     weights = mixture_weights(res.samples.to(F64), target, soft=True)
     assert (weights - target.weights.to(F64)).abs().max().item() < 0.035, weights
+
+
+def test_the_default_keeps_the_thinnest_axes_of_aniso_16d() -> None:
+    """The last step returns D(x, σ_min), which leaves a component of std s along an axis with
+    std s/√(1 + σ_min²/s²): with σ_min = 0.01·scale = 0.036 aniso-16d's thinnest axes (s = 0.05)
+    come out ≈ 0.81× at any budget. The exact target's σ_min is capped at 0.14 × its thinnest std
+    (std within 1 %), and the default then keeps them."""
+    target = get_target("aniso-16d")
+    source = target_source(target)
+    assert source.sigma_min == pytest.approx(SIGMA_MIN_THIN_FACTOR * 0.05)
+    assert target_source(get_target("mixture-2d")).sigma_min == pytest.approx(
+        0.01 * data_scale(get_target("mixture-2d").covariance())
+    )
+    n, se = 4000, 1 / math.sqrt(2 * 4000 * 0.1)  # the weighted mean's error is below this
+    gen = torch.Generator().manual_seed(3)
+    capped = draw_samples(source, n, None, steps=25, generator=gen).samples
+    thin = component_spread_report(capped.to(F64), target)["weighted_thinnest"]
+    assert abs(thin - 1) < 3 * se, thin
+    uncapped = draw_samples(
+        source, n, None, steps=25, generator=gen, sigma_min=0.01 * data_scale(target.covariance())
+    ).samples
+    shrunk = component_spread_report(uncapped.to(F64), target)["weighted_thinnest"]
+    assert abs(shrunk - 0.81) < 3 * se, shrunk
 
 
 # ---------------------------------------------------------------------------------------------

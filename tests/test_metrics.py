@@ -15,6 +15,8 @@ import torch
 
 from scorelab.metrics import (
     DISTANCES,
+    component_axis_std_ratios,
+    component_spread_report,
     default_bandwidths,
     energy_distance,
     fraction_below,
@@ -351,6 +353,46 @@ def test_mode_inputs_are_validated():
 
     with pytest.raises(ValueError, match=r"must return shape \(B, K\)"):
         mixture_weights(torch.zeros(4, 2), Broken([[0.0, 0.0]], 1.0, [1.0]))
+
+
+def _thin_mixture():
+    from scorelab.targets.mixture import GaussianMixture
+
+    covs = torch.stack(
+        [torch.diag(torch.tensor([0.05, 2.0]) ** 2), torch.diag(torch.tensor([1.0, 0.1]) ** 2)]
+    )
+    return GaussianMixture(torch.tensor([[-8.0, 0.0], [8.0, 0.0]]), covs, torch.tensor([0.3, 0.7]))
+
+
+def test_component_spreads_of_exact_draws_are_one_and_read_a_known_shrink():
+    target = _thin_mixture()
+    n = 20_000
+    x = target.sample(n, generator=gen(4), dtype=torch.float64)
+    ratios = component_axis_std_ratios(x, target)
+    assert ratios.shape == (2, 2)
+    # Standard error of a sample std ratio ≈ 1/√(2 n w_k): 0.009 and 0.006 here.
+    se = 1.0 / torch.sqrt(2 * n * target.weights.double())
+    assert bool(((ratios - 1).abs() < 4 * se[:, None]).all()), ratios
+    # Pull every draw towards its own component's mean by a factor 0.6 (the components are 16
+    # stds apart, so the nearest mean is the generating one): every ratio becomes 0.6 × itself.
+    k = torch.cdist(x, target.means.double()).argmin(dim=1)
+    mu = target.means.double()[k]
+    shrunk = mu + 0.6 * (x - mu)
+    assert torch.allclose(component_axis_std_ratios(shrunk, target), 0.6 * ratios, atol=1e-6)
+    report = component_spread_report(shrunk, target)
+    assert report["thinnest_axis_std_ratio"] == pytest.approx((0.6 * ratios[:, 0]).tolist())
+    assert report["weighted_thinnest"] == pytest.approx(
+        0.6 * float(target.weights.double() @ ratios[:, 0])
+    )
+    assert report["standard_error"] == pytest.approx(se.tolist())
+    # Axes come thinnest first: component 0 is thin along x, component 1 along y.
+    stretched = x.clone()
+    stretched[:, 0] = mu[:, 0] + 2.0 * (x[:, 0] - mu[:, 0])
+    after = component_axis_std_ratios(stretched, target)
+    assert after[0, 0] == pytest.approx(2.0 * float(ratios[0, 0]), rel=1e-6)
+    assert after[1, 1] == pytest.approx(2.0 * float(ratios[1, 1]), rel=1e-6)
+    with pytest.raises(ValueError, match=r"same D"):
+        component_axis_std_ratios(torch.zeros(5, 3), target)
 
 
 # -- score error --------------------------------------------------------------------------------

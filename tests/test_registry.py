@@ -225,8 +225,9 @@ def test_cli_evaluate_on_a_2d_run(tmp_path, capsys) -> None:
     assert report["n_evals"] == evaluation_count(RECOMMENDED["points"])
     assert len(report["score_error"]["relative"]) == 8
     assert abs(sum(report["mode_weights"]["estimated"]) - 1) < 1e-9
+    assert len(report["component_spread"]["thinnest_axis_std_ratio"]) == 2
     text = capsys.readouterr().out
-    assert "an exact sample" in text and "mode weights" in text
+    assert "an exact sample" in text and "mode weights" in text and "thinnest axis" in text
 
 
 def test_short_demo(tmp_path) -> None:

@@ -5,7 +5,8 @@
 :func:`scorelab.metrics.measure_against_law` (value over fresh reference draws, floor over
 independent pairs, the calibration of an exact sample beside it, and a verdict). For analytic
 targets (presets and mixture files) the learned score is also compared with the exact noised
-score per σ, and for mixtures the mode weights with the true ones.
+score per σ, and for mixtures the mode weights with the true ones and each component's std
+along its principal axes over the truth.
 """
 
 from __future__ import annotations
@@ -87,13 +88,18 @@ def evaluate_samples(
 
 
 def exact_checks(run: Run, samples: torch.Tensor, source: str) -> dict[str, Any]:
-    """Score error per level against the exact noised score and mode weights, for analytic
-    targets (presets and mixture files); ``{}`` otherwise."""
+    """Score error per level against the exact noised score, mode weights and component spreads
+    (each component's std along its principal axes over the truth), for analytic targets
+    (presets and mixture files); ``{}`` otherwise."""
     from scorelab.data import is_target_source
 
     if not is_target_source(source):
         return {}
-    from scorelab.metrics import mode_weight_report, score_error_per_level
+    from scorelab.metrics import (
+        component_spread_report,
+        mode_weight_report,
+        score_error_per_level,
+    )
     from scorelab.sde import geometric_sigmas
     from scorelab.targets import GaussianMixture, get_target
 
@@ -119,6 +125,7 @@ def exact_checks(run: Run, samples: torch.Tensor, source: str) -> dict[str, Any]
     }
     if isinstance(target, GaussianMixture):
         out["mode_weights"] = mode_weight_report(samples, target)
+        out["component_spread"] = component_spread_report(samples, target)
     return out
 
 
@@ -171,6 +178,13 @@ def format_report(report: dict[str, Any]) -> str:
         est = ", ".join(f"{w:.3f}" for w in mw["estimated"])
         true = ", ".join(f"{w:.3f}" for w in mw["true"])
         lines.append(f"  mode weights {est} (true {true}; max error {mw['max_abs_error']:.3f})")
+    if "component_spread" in report:
+        cs = report["component_spread"]
+        thin = ", ".join(f"{r:.2f}" for r in cs["thinnest_axis_std_ratio"])
+        lines.append(
+            f"  std on each component's thinnest axis over the truth {thin} (1 exact; "
+            f"standard error about {max(cs['standard_error']):.2f})"
+        )
     if "score_error" in report:
         rel = report["score_error"]["relative"]
         lines.append(

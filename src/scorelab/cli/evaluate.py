@@ -18,7 +18,8 @@ same n, and beside the ratio stands the calibration (an exact independent sample
 way, mean ± sd); a ratio inside that band is "at the floor". Fresh true draws are used for
 generated data (toy sets, analytic targets, mixture files), draws from the held-out split for
 point files. For analytic targets the score error against the exact noised score is reported per
-noise level, and for mixtures the mode weights. Image runs report the classifier Fréchet
+noise level, and for mixtures the mode weights and each component's std along its principal
+axes over the truth (component_spread). Image runs report the classifier Fréchet
 distance when --classifier is given. Results go to RUN_DIR/evaluation.json."""
 
 

@@ -1,4 +1,5 @@
-"""Sample-quality metrics: two-sample distances and their noise floor, mode weights, score error."""
+"""Sample-quality metrics: two-sample distances and their noise floor, mode weights and
+component spreads, score error."""
 
 from scorelab.metrics.distances import (
     DISTANCES,
@@ -10,6 +11,8 @@ from scorelab.metrics.distances import (
     sliced_wasserstein,
 )
 from scorelab.metrics.modes import (
+    component_axis_std_ratios,
+    component_spread_report,
     fraction_below,
     mixture_weights,
     mode_separation,
@@ -33,6 +36,8 @@ __all__ = [
     "LawReference",
     "Measurement",
     "ScoreErrorPerLevel",
+    "component_axis_std_ratios",
+    "component_spread_report",
     "default_bandwidths",
     "energy_distance",
     "fraction_below",

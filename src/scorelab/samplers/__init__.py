@@ -47,6 +47,11 @@ With an exact score at 5–10 evaluations, ``RECOMMENDED["exact"]`` (what ``draw
 ``scorelab sample --target`` use) is ``ipndm`` (order 3) on a Karras ladder (ρ = 4) from
 σ_max = 5 data scales, from the same moment-matched start: measured on four presets against
 DPM-Solver++(3M), UniPC, DEIS and diffusers' schedulers in ``benchmarks/RESULTS_fewstep.md``.
+Its ladder ends at σ_min = 0.01 data scales, for an exact target capped at 0.14 × the std of its
+thinnest component along its thinnest axis (``SIGMA_MIN_THIN_FACTOR`` in ``draw.py``): the
+last step returns ``D(x, σ_min)``, which narrows a component of std ``s`` to
+``s/√(1 + σ_min²/s²)``, a loss a two-sample distance barely sees
+(``scorelab.metrics.component_axis_std_ratios`` does).
 """
 
 from scorelab.samplers.draw import (

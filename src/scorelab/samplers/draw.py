@@ -28,6 +28,13 @@ from scorelab.utils import CleanScoreFn, ScoreFn, check_int, check_noise_level, 
 #: ``benchmarks/bench_samplers.py --tune`` (see RESULTS.md).
 SIGMA_MAX_FACTOR = 10.0
 SIGMA_MIN_FACTOR = 0.01
+#: The ladder samplers end with Tweedie's ``D(x, σ_min)``, which leaves a Gaussian component of
+#: variance ``λ`` along an axis with std ``√λ·(1 + σ_min²/λ)^(−1/2)``: within 1 % needs
+#: ``σ_min ≤ 0.14·√λ``. An exact target knows its thinnest component, so its σ_min is capped at
+#: this factor times that std (aniso-16d, whose thinnest std is 0.014 of its scale: thinnest-axis
+#: std 0.81× the truth at 25 evaluations with σ_min = 0.01·scale, 1.00× capped; see
+#: RESULTS_fewstep.md). A trained network's data give no such number and keep the scale rule.
+SIGMA_MIN_THIN_FACTOR = 0.14
 
 
 def data_scale(cov: Tensor) -> float:
@@ -36,6 +43,14 @@ def data_scale(cov: Tensor) -> float:
     if not scale > 0:
         raise ValueError("the data's covariance is zero: a score model needs a spread")
     return scale
+
+
+def thinnest_std(target: Any) -> float:
+    """The smallest standard deviation of any component of an analytic target along any axis:
+    ``min_k √λ_min(Σ_k)`` (a single Gaussian: of its covariance)."""
+    covs = getattr(target, "covs", None)
+    covs = target.covariance()[None] if covs is None else covs
+    return float(torch.linalg.eigvalsh(covs.detach().double().cpu()).min().clamp_min(0).sqrt())
 
 
 def sampling_sigma_range(cov: Tensor) -> tuple[float, float]:
@@ -78,11 +93,13 @@ def target_source(target: Any, device: torch.device | str = "cpu") -> ScoreSourc
     """The exact-score :class:`ScoreSource` of an analytic target (``scorelab.targets``).
 
     The target's score runs on the device of the points it is given; only the moments used for
-    the start are moved to ``device``. The noise range is :func:`sampling_sigma_range`.
+    the start are moved to ``device``. The noise range is :func:`sampling_sigma_range`, its
+    σ_min capped at :data:`SIGMA_MIN_THIN_FACTOR` times the :func:`thinnest_std` of the target.
     """
     device = torch.device(device)
     cov = target.covariance().to(torch.float64)
     sigma_max, sigma_min = sampling_sigma_range(cov)
+    sigma_min = min(sigma_min, SIGMA_MIN_THIN_FACTOR * thinnest_std(target))
     return ScoreSource(
         score=target.noised_score,
         clean_score=target.score,
