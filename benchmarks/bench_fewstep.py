@@ -16,6 +16,9 @@ Measured per (preset, seed, sampler, budget), 5000 samples:
   ``LawReference``, one per (preset, seed), shared by every sampler);
 - mode-weight error ``max_k |ŵ_k − w_k|`` (``scorelab.metrics.mode_weight_error``), with the
   error of an exact sample of the same size beside it;
+- thinnest-axis std ratio: each component's std along its thinnest principal axis over the
+  truth, averaged with the weights (``scorelab.metrics.component_spread_report``; 1 exact, < 1
+  shrunk, > 1 blurred), with an exact sample's beside it;
 - wall seconds per score evaluation (the whole call / evaluations; all in the same run).
 
     python benchmarks/bench_fewstep.py            # 20 seeds (0-19), budgets 5..50, all presets
@@ -52,7 +55,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, save_results  # noqa: E402
 
-from scorelab.metrics import LawReference, mode_weight_error  # noqa: E402
+from scorelab.metrics import (  # noqa: E402
+    LawReference,
+    component_spread_report,
+    mode_weight_error,
+)
 from scorelab.samplers import (  # noqa: E402
     RECOMMENDED,
     ScoreSource,
@@ -315,12 +322,22 @@ def has_modes(preset: str) -> bool:
     return PRESET_TABLE[preset].modes_separated
 
 
-def exact_mode_error(ctx: Context) -> float | None:
-    """Mode-weight error of an exact sample of size N (seeded from the seed): the calibration."""
-    if not has_modes(ctx.name):
-        return None
+def thin_axis(samples: torch.Tensor, target: Any) -> float:
+    """Thinnest-axis std over the truth, weighted over components (1 exact)."""
+    return component_spread_report(samples, target)["weighted_thinnest"]
+
+
+def exact_calibration(ctx: Context) -> dict[str, float | None]:
+    """Mode-weight error and thinnest-axis std ratio of an exact sample of size N (seeded from
+    the seed): what an exact sampler gets."""
     gen = torch.Generator().manual_seed(50_000 + ctx.seed)
-    return mode_weight_error(ctx.target.sample(N, generator=gen, dtype=torch.float64), ctx.target)
+    exact = ctx.target.sample(N, generator=gen, dtype=torch.float64)
+    return {
+        "exact_mode_weight_error": (
+            mode_weight_error(exact, ctx.target) if has_modes(ctx.name) else None
+        ),
+        "exact_thin_axis_std_ratio": thin_axis(exact, ctx.target),
+    }
 
 
 def measure_row(ctx: Context, reference: LawReference, row: Row, budget: int) -> dict[str, Any]:
@@ -353,6 +370,7 @@ def measure_row(ctx: Context, reference: LawReference, row: Row, budget: int) ->
         "wall_s": wall,
         "s_per_eval": wall / max(n_evals, 1),
         "mode_weight_error": None,
+        "thin_axis_std_ratio": thin_axis(samples, ctx.target),
     }
     if has_modes(ctx.name):
         out["mode_weight_error"] = mode_weight_error(samples, ctx.target)
@@ -376,8 +394,7 @@ def run_grid(
             t0 = time.perf_counter()
             ctx = context(preset, seed)
             reference = LawReference(law_of(ctx.target), N, seed=seed)
-            m_exact = exact_mode_error(ctx)
-            calib.append({"preset": preset, "seed": seed, "exact_mode_weight_error": m_exact})
+            calib.append({"preset": preset, "seed": seed, **exact_calibration(ctx)})
             for row in rows:
                 for budget in budgets:
                     records.append(measure_row(ctx, reference, row, budget))
@@ -424,6 +441,7 @@ def summarise(payload: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, f
         cal = _ms([r["calibration_mean"] for r in ok])
         cal_sd = float(np.mean([r["calibration_sd"] for r in ok]))
         modes = [r["mode_weight_error"] for r in ok if r["mode_weight_error"] is not None]
+        thin = [r["thin_axis_std_ratio"] for r in ok if r.get("thin_axis_std_ratio") is not None]
         out[key] = {
             "ratio": ratio[0],
             "ratio_sd": ratio[1],
@@ -432,6 +450,7 @@ def summarise(payload: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, f
             "at_floor": ratio[0] <= cal[0] + 2.0 * cal_sd,
             "mode": _ms(modes)[0] if modes else None,
             "mode_sd": _ms(modes)[1] if modes else None,
+            "thin": _ms(thin)[0] if thin else None,
             "s_per_eval": float(np.median([r["s_per_eval"] for r in ok])),
             "n_evals": float(np.mean([r["n_evals"] for r in ok])),
             "failed": len(recs) - len(ok),
@@ -439,12 +458,11 @@ def summarise(payload: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, f
     return out
 
 
-def exact_modes(payload: dict[str, Any], preset: str) -> tuple[float, float] | None:
-    vals = [
-        e["exact_mode_weight_error"]
-        for e in payload["exact"]
-        if e["preset"] == preset and e["exact_mode_weight_error"] is not None
-    ]
+def exact_modes(
+    payload: dict[str, Any], preset: str, key: str = "exact_mode_weight_error"
+) -> tuple[float, float] | None:
+    """Mean ± sd over seeds of an exact sample's ``key`` (mode error or thinnest-axis ratio)."""
+    vals = [e[key] for e in payload["exact"] if e["preset"] == preset and e.get(key) is not None]
     return _ms(vals) if vals else None
 
 
@@ -461,6 +479,12 @@ def markdown(payload: dict[str, Any]) -> str:
             lines.append(
                 f"Mode-weight error of an exact sample of {payload['n']}: "
                 f"{ex[0]:.4f} ± {ex[1]:.4f}.\n"
+            )
+        thin = exact_modes(payload, preset, "exact_thin_axis_std_ratio")
+        if thin:
+            lines.append(
+                f'Thinnest-axis std ratio ("t") of an exact sample of {payload["n"]}: '
+                f"{thin[0]:.3f} ± {thin[1]:.3f}.\n"
             )
         lines.append("| sampler | " + " | ".join(f"{b} evals" for b in budgets) + " | s/eval |")
         lines.append("|---|" + "---|" * (len(budgets) + 1))
@@ -479,6 +503,8 @@ def markdown(payload: dict[str, Any]) -> str:
                 cell += " (floor)" if s["at_floor"] else ""
                 if s["mode"] is not None:
                     cell += f"; m {s['mode']:.3f}"
+                if s.get("thin") is not None:
+                    cell += f"; t {s['thin']:.2f}"
                 if s["n_evals"] != b:
                     cell += f" [{s['n_evals']:.0f}]"
                 cells.append(cell)
@@ -547,10 +573,14 @@ def headline(payload: dict[str, Any]) -> str:
     """Per preset and budget: the recommended configuration against the best diffusers row
     (:func:`versus_best`)."""
     lines = [
-        "| preset | evals | recommended (calibration) | mode err | best diffusers | its ratio "
-        "| paired diff | time/eval ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| preset | evals | recommended (calibration) | mode err | thinnest axis | best diffusers "
+        "| its ratio | its thinnest axis | paired diff | time/eval ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def thin(s: dict[str, Any]) -> str:
+        return f"{s['thin']:.2f}" if s.get("thin") is not None else "–"
+
     for (preset, b), v in versus_best(payload).items():
         rec = v["rec"]
         floor = " at the floor" if rec["at_floor"] else ""
@@ -558,11 +588,69 @@ def headline(payload: dict[str, Any]) -> str:
         lines.append(
             f"| {preset} | {b} | {rec['ratio']:.3f} ± {rec['ratio_sd']:.3f} "
             f"({rec['calibration']:.2f} ± {rec['calibration_sd']:.2f}){floor} | {mode} "
-            f"| {v['best'].removeprefix('diffusers ')} | {v['peer']['ratio']:.3f} ± "
-            f"{v['peer']['ratio_sd']:.3f} | {v['diff']:+.3f} ± {v['diff_se']:.3f} "
-            f"| {v['speed']:.2f} |"
+            f"| {thin(rec)} | {v['best'].removeprefix('diffusers ')} | {v['peer']['ratio']:.3f} ± "
+            f"{v['peer']['ratio_sd']:.3f} | {thin(v['peer'])} | {v['diff']:+.3f} ± "
+            f"{v['diff_se']:.3f} | {v['speed']:.2f} |"
         )
     return "\n".join(lines)
+
+
+def paired(payload: dict[str, Any], a: str, b: str, preset: str, budget: int) -> str:
+    """Mean over seeds of (row ``a`` − row ``b``) ± its standard error, on the same seeds."""
+    by_key = {
+        (r["row"], r["seed"]): r["ratio"]
+        for r in payload["records"]
+        if "failed" not in r and r["preset"] == preset and r["budget"] == budget
+    }
+    d = [
+        by_key[(a, s)] - by_key[(b, s)]
+        for s in payload["seeds"]
+        if (a, s) in by_key and (b, s) in by_key
+    ]
+    if len(d) < 2:
+        return "–"
+    return f"{np.mean(d):+.3f} ± {np.std(d, ddof=1) / math.sqrt(len(d)):.3f}"
+
+
+#: The comparison tables of RESULTS_fewstep.md: (title, rows shown, paired differences a − b).
+DEIS_5 = "diffusers DEIS (order 3) Karras, σ_max 5·scale"
+DEIS_10 = "diffusers DEIS (order 3) Karras"
+DEIS_LOF = "scorelab deis log-sigma karras, lower-order final"
+COMPARISONS = (
+    (
+        "diffusers' DEIS from the recommended σ_max",
+        (RECOMMENDED_ROW, DEIS_10, DEIS_5),
+        ((RECOMMENDED_ROW, DEIS_5),),
+    ),
+    (
+        "scorelab's DEIS against diffusers' DEIS",
+        (RECOMMENDED_ROW, "scorelab deis log-sigma karras", DEIS_LOF, DEIS_10),
+        ((DEIS_LOF, DEIS_10), (DEIS_LOF, RECOMMENDED_ROW)),
+    ),
+)
+
+
+def comparison_tables(payload: dict[str, Any]) -> str:
+    """Mean ratio and thinnest-axis ratio of chosen rows with paired differences (COMPARISONS)."""
+    summary = summarise(payload)
+    out = []
+    for title, shown, pairs in COMPARISONS:
+        short = {row: row.removeprefix("scorelab ").removesuffix(" (CLI default)") for row in shown}
+        head = list(short.values()) + [f"{short[a]} − {short[b]} (paired)" for a, b in pairs]
+        out.append(f"\n{title} (ratio; thinnest-axis std ratio after the slash):\n")
+        out.append("| preset | evals | " + " | ".join(head) + " |")
+        out.append("|---|---|" + "---|" * len(head))
+        for preset in payload["presets"]:
+            for b in payload["budgets"]:
+                cells = []
+                for row in shown:
+                    s = summary.get((preset, row, b), {})
+                    cell = f"{s['ratio']:.3f}" if "ratio" in s else "–"
+                    cell += f" / {s['thin']:.2f}" if s.get("thin") is not None else ""
+                    cells.append(cell)
+                cells += [paired(payload, a, c, preset, b) for a, c in pairs]
+                out.append(f"| {preset} | {b} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def figures_asked(payload: dict[str, Any]) -> str:
@@ -692,7 +780,9 @@ def tune_rows(stage: str) -> list[Row]:
     in log σ; ``final``: the recommendation against DEIS in log σ with and without diffusers'
     lower-order final steps, on every preset; ``range3``: σ_max of the recommendation (iPNDM
     order 3, Karras) at 3–10 data scales; ``deis5``: DEIS in log σ with lower-order final steps
-    (diffusers' DEIS) from the recommendation's σ_max = 5·scale, ρ = 7, 5, 4."""
+    (diffusers' DEIS) from the recommendation's σ_max = 5·scale, ρ = 7, 5, 4; ``thin``: σ_min
+    capped at the thinnest component's scale (the default for exact targets) against the scale
+    rule alone and a lower σ_min."""
     rows = []
     if stage == "ladder":
         for sampler in ("dpmpp-3m", "unipc", "ipndm", "deis", "dpmpp-3m-sde"):
@@ -730,6 +820,21 @@ def tune_rows(stage: str) -> list[Row]:
         rows.append(_ranged_row("ipndm", "karras", 5.0, 0.01, order=2))
         for hi, rho in ((5.0, 5.0), (4.0, 5.0), (7.0, 5.0), (5.0, 4.0), (5.0, 6.0), (10.0, 5.0)):
             rows.append(_ranged_row("ipndm", "karras", hi, 0.01, rho=rho))
+        return rows
+    if stage == "thin":  # σ_min capped at 0.14 × the thinnest std (the default) or not; ρ, σ_max
+        rows.append(scorelab_row("recommended", None))
+        rows.append(_ranged_row("ipndm", "karras", 5.0, 0.01, rho=4.0))  # uncapped: the previous
+        for hi, rho in ((5.0, 5.0), (5.0, 6.0), (5.0, 7.0), (10.0, 7.0)):
+            rows.append(
+                scorelab_row(
+                    f"ipndm karras rho={rho:g} σ_max {hi:g}·scale, capped σ_min",
+                    "ipndm",
+                    ladder="karras",
+                    rho=rho,
+                    sigma_max_factor=hi,
+                )
+            )
+        rows.append(deis_lof_row("deis log-sigma karras, lower-order final"))
         return rows
     if stage == "deis5":  # DEIS in log σ (= diffusers' DEIS) from the recommendation's σ_max
         rows.append(scorelab_row("recommended", None))
@@ -780,6 +885,13 @@ def print_tune(payload: dict[str, Any]) -> None:
             vals = [summary[(p, row, b)]["ratio"] for p in payload["presets"]]
             per_b.append(f"{np.mean(vals):.2f} ({'/'.join(f'{v:.2f}' for v in vals)})")
         print(f"{row:40s} " + "  ".join(per_b))
+    print("thinnest-axis std ratio over seeds, per preset (exact samples: 1)")
+    for row in payload["rows"]:
+        per_b = [
+            "/".join(f"{summary[(p, row, b)]['thin']:.2f}" for p in payload["presets"])
+            for b in budgets
+        ]
+        print(f"{row:40s} " + "  ".join(per_b))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -808,7 +920,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="seed 0, budgets 6 and 10")
     parser.add_argument(
         "--tune",
-        choices=("ladder", "range", "deis", "final", "range3", "deis5"),
+        choices=("ladder", "range", "deis", "final", "range3", "deis5", "thin"),
         help="tuning stage (seeds 1000+)",
     )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
@@ -857,6 +969,7 @@ def main() -> None:
     figure(payload, RESULTS_DIR / f"{name}.png")
     print(headline(payload))
     print(figures_asked(payload))
+    print(comparison_tables(payload))
     print(markdown(payload))
 
 
