@@ -713,9 +713,11 @@ def figures_asked(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def figure(payload: dict[str, Any], path: Path) -> None:
-    """Ratio vs evaluations, one panel per preset: scorelab rows solid, diffusers rows dashed,
-    the recommended configuration thick; the grey band is the exact samples' calibration band."""
+def figure(payload: dict[str, Any], path: Path, metric: str = "ratio") -> None:
+    """``metric`` (``"ratio"``: sliced-W2 / floor; ``"thin"``: thinnest-axis std / truth) vs
+    evaluations, one panel per preset: scorelab rows solid, diffusers rows dashed, the
+    recommended configuration thick; the grey band is where exact samples fall (the calibration
+    band of the ratio; mean ± 2 sd of an exact sample's thinnest-axis ratio over the seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -732,9 +734,9 @@ def figure(payload: dict[str, Any], path: Path) -> None:
     for ax, preset in zip(axes.flat, presets, strict=False):
         for k, row in enumerate(rows):
             pts = [
-                (b, summary[(preset, row, b)]["ratio"])
+                (b, summary[(preset, row, b)][metric])
                 for b in budgets
-                if "ratio" in summary.get((preset, row, b), {})
+                if summary.get((preset, row, b), {}).get(metric) is not None
             ]
             if not pts:
                 continue
@@ -750,19 +752,32 @@ def figure(payload: dict[str, Any], path: Path) -> None:
             for b in budgets
             if "ratio" in summary.get((preset, r, b), {})
         ]
-        if cal:
+        exact = exact_modes(payload, preset, "exact_thin_axis_std_ratio")
+        if metric == "thin" and exact:
+            lo, hi = exact[0] - 2 * exact[1], exact[0] + 2 * exact[1]
+            ax.axhspan(lo, hi, color="grey", alpha=0.25, label="exact samples (mean ± 2 sd)")
+        elif metric == "ratio" and cal:
             top = float(np.mean([c["calibration"] + 2 * c["calibration_sd"] for c in cal]))
             ax.axhspan(0.0, top, color="grey", alpha=0.25, label="at the floor (calibration band)")
         n_seeds = len({e["seed"] for e in payload["exact"] if e["preset"] == preset})
         ax.set(xscale="log", yscale="log", title=f"{preset} ({n_seeds} seeds, n = {payload['n']})")
         ax.set_xticks(budgets, [str(b) for b in budgets])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set(xlabel="score evaluations", ylabel="sliced-W2 / noise floor", ylim=(0.8, None))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        label = {"ratio": "sliced-W2 / noise floor", "thin": "thinnest-axis std / truth"}[metric]
+        ax.set(xlabel="score evaluations", ylabel=label)
+        if metric == "ratio":
+            ax.set_ylim(0.8, None)
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[len(presets) :]:
         ax.set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
+    legend: dict[str, Any] = {}  # every row that some panel drew, in row order
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    order = [r for r in rows if r in legend] + [k for k in legend if k not in rows]
+    fig.legend([legend[k] for k in order], order, loc="lower center", ncol=3, fontsize="small")
     fig.tight_layout(rect=(0, 0.14 if nrows > 1 else 0.25, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -967,6 +982,7 @@ def main() -> None:
         rows = [r for r in scorelab_rows() + diffusers_rows() if _chosen(r.name, args.only)]
         payload = run_grid(rows, presets, seeds, budgets, name, {})
     figure(payload, RESULTS_DIR / f"{name}.png")
+    figure(payload, RESULTS_DIR / f"{name}_thin.png", metric="thin")
     print(headline(payload))
     print(figures_asked(payload))
     print(comparison_tables(payload))
