@@ -232,16 +232,18 @@ def test_the_default_keeps_the_thinnest_axes_of_aniso_16d() -> None:
     assert target_source(get_target("mixture-2d")).sigma_min == pytest.approx(
         0.01 * data_scale(get_target("mixture-2d").covariance())
     )
-    n, se = 4000, 1 / math.sqrt(2 * 4000 * 0.1)  # the weighted mean's error is below this
+    # An exact sample's weighted mean has standard error √(Σ_k w_k² / (2 n w_k)) = 1/√(2n) ≈ 0.011.
+    n = 4000
+    se = 1 / math.sqrt(2 * n)
     gen = torch.Generator().manual_seed(3)
     capped = draw_samples(source, n, None, steps=25, generator=gen).samples
     thin = component_spread_report(capped.to(F64), target)["weighted_thinnest"]
-    assert abs(thin - 1) < 3 * se, thin
+    assert abs(thin - 1) < 4 * se, thin  # measured 0.996
     uncapped = draw_samples(
         source, n, None, steps=25, generator=gen, sigma_min=0.01 * data_scale(target.covariance())
     ).samples
     shrunk = component_spread_report(uncapped.to(F64), target)["weighted_thinnest"]
-    assert abs(shrunk - 0.81) < 3 * se, shrunk
+    assert abs(shrunk - 0.81) < 4 * se, shrunk  # measured 0.792
 
 
 # ---------------------------------------------------------------------------------------------
