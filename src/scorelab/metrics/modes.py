@@ -181,9 +181,10 @@ def component_axis_std_ratios(samples: Tensor | np.ndarray, target: object) -> T
     with torch.no_grad():
         resp = target.responsibilities(x).to(torch.float64)  # type: ignore[attr-defined]
     weights = resp / resp.sum(dim=0).clamp_min(1e-300)  # (B, K), each column sums to 1
-    mean = weights.T @ x  # (K, D)
-    centred = x[None] - mean[:, None]  # (K, B, D)
-    cov = torch.einsum("kb,kbd,kbe->kde", weights.T, centred, centred)
+    cov = torch.empty_like(covs)
+    for k in range(covs.shape[0]):  # one (B, D) block at a time: memory O(B·D), not O(K·B·D)
+        centred = x - weights[:, k] @ x
+        cov[k] = centred.T @ (centred * weights[:, k, None])
     lam, axes = torch.linalg.eigh(covs)  # ascending: thinnest axis first
     along = torch.einsum("kdj,kde,kej->kj", axes, cov, axes)
     return (along / lam).clamp_min(0).sqrt()
