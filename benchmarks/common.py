@@ -36,6 +36,20 @@ def command() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
 
 
+def _dumps(body: dict) -> str:
+    """JSON with one line per top-level key and, for a list of records (dicts), one line per
+    record: a benchmark of ten thousand records stays readable and diffable at a fraction of the
+    size of a line per field."""
+
+    def value(v: object) -> str:
+        if isinstance(v, list) and v and all(isinstance(item, dict) for item in v):
+            items = ",\n    ".join(json.dumps(item, default=float) for item in v)
+            return f"[\n    {items}\n  ]"
+        return json.dumps(v, default=float)
+
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {value(v)}" for k, v in body.items()) + "\n}\n"
+
+
 def save_results(name: str, payload: dict) -> Path:
     """Write ``payload`` plus machine and command to ``benchmarks/results/NAME.json``."""
     from scorelab.utils import atomic_writer
@@ -48,7 +62,7 @@ def save_results(name: str, payload: dict) -> Path:
         "date": time.strftime("%Y-%m-%d"),
         **payload,
     }
-    atomic_writer(path, lambda tmp: tmp.write_text(json.dumps(body, indent=2, default=float)))
+    atomic_writer(path, lambda tmp: tmp.write_text(_dumps(body)))
     print(f"wrote {path}")
     return path
 
