@@ -509,6 +509,7 @@ IMAGE_PLAN = {
             ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the first default
             ("conditioned", {"reconstruction_scale": 3.0}),
             ("conditioned", {"reconstruction_scale": 30.0}),
+            ("conditioned", {"reconstruction_scale": 100.0}),
         ],
     },
     "mnist-subset": {
@@ -519,6 +520,7 @@ IMAGE_PLAN = {
         "n_inpaint": 200,  # 1000 completions: the 90 % figure ± 0.01 (one binomial s.e.)
         "inpaint_extra": [
             ("conditioned", {"reconstruction_scale": 5.0}),
+            ("conditioned", {"reconstruction_scale": 15.0}),
             ("conditioned", {"reconstruction_scale": 20.0}),  # ran away on the 8000-step run
         ],
     },
@@ -723,6 +725,32 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
     return rows
 
 
+#: Bins of p(true label | top half) (the top-half classifier's) for the per-input comparison.
+POSTERIOR_BINS = (0.0, 0.5, 0.9, 0.99, 1.0)
+
+
+def by_posterior_level(correct: torch.Tensor, p_true: torch.Tensor) -> list[dict]:
+    """Per-completion accuracy of the inputs grouped by how sure their top half is of the label.
+
+    ``correct`` is (inputs, completions) bool, ``p_true`` (inputs,) the top-half classifier's
+    p(true label | top half). A sampler of the true conditional p(bottom | top) is classified
+    right with probability p(true | top) input by input, so in each bin its accuracy should
+    match the bin's mean p: below it, the completions miss the label where the top half tells
+    it; above it, they are narrower than the data's conditional.
+    """
+    rows = []
+    for lo, hi in zip(POSTERIOR_BINS[:-1], POSTERIOR_BINS[1:], strict=True):
+        inside = (p_true >= lo) & ((p_true < hi) if hi < 1 else (p_true <= hi))
+        acc = correct[inside].float()
+        rows.append({
+            "p_true_top_half": [lo, hi],
+            "n_inputs": int(inside.sum()),
+            "mean_p_true_top_half": float(p_true[inside].mean()) if inside.any() else None,
+            "accuracy_per_completion": float(acc.mean()) if inside.any() else None,
+        })  # fmt: skip
+    return rows
+
+
 def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     """Bottom-half inpainting of test images with an unconditional run, scored by the
     classifier against the true labels, beside the data's own conditional."""
@@ -763,9 +791,10 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     top_clf = train_classifier(hide(x_tr), y_tr, epochs=ctx.opts["clf_epochs"], seed=0)
     with torch.no_grad():
         p_top = torch.softmax(top_clf(hide(x_te)), dim=1)
+    p_top_true = p_top.gather(1, y_te[:, None]).squeeze(1)
     ctx.summary.update(
         top_half_classifier_accuracy=float((p_top.argmax(1) == y_te).float().mean()),
-        top_half_classifier_mean_p_true=float(p_top.gather(1, y_te[:, None]).mean()),
+        top_half_classifier_mean_p_true=float(p_top_true.mean()),
     )
     # The data's own conditional, as a reference: each test image's top half above the bottom
     # halves of the k training images whose top halves are nearest (a nearest-neighbour draw of
@@ -810,10 +839,12 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
         with torch.no_grad():
             prob = torch.softmax(ctx.clf(filled.clamp(-1, 1)), dim=1).reshape(-1, k, 10)
         votes = torch.mode(prob.argmax(2), dim=1).values
+        correct = prob.argmax(2) == y_te[:, None]
         row = {
             "kind": "inpaint",
             "mask": "bottom-half",
             **info,
+            "options": kwargs,  # beyond the library's defaults
             "accuracy_per_completion": acc,
             "confidence": conf,
             "accuracy_majority_vote": float((votes == y_te).float().mean()),
@@ -824,11 +855,44 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
                 filled.reshape(-1, k, *x_te.shape[1:])[:, :, :, ~top].std(1).mean()
             ),
             "value_range": [float(filled.min()), float(filled.max())],
+            "by_posterior_level": by_posterior_level(correct, p_top_true),
             "seconds": time.perf_counter() - t0,
         }
         print(row)
         rows.append(row)
+    inpaint_sweep_figure(ctx, rows)
     return rows
+
+
+def inpaint_sweep_figure(ctx: ImageBench, rows: list[dict]) -> None:
+    """Accuracy per completion against the spread between completions as the reconstruction
+    scale grows (the default levels), beside the other fills as stars, with the 90 % target and
+    the level of a correct posterior sampler (the top-half classifier's mean p(true | top))."""
+    done = [r for r in rows if "accuracy_per_completion" in r]
+    scales = [
+        (r["options"].get("reconstruction_scale", RECONSTRUCTION_SCALE["images"]),
+         r["spread_between_completions"], r["accuracy_per_completion"])
+        for r in done if r["method"] == "conditioned" and "steps" not in r["options"]
+    ]  # fmt: skip
+    if not scales:  # the quick run has no guided rows
+        return
+    others = {
+        f"{r['method']}, {r['n_evals']} evals" if r["n_evals"] else r["method"]: (
+            r["spread_between_completions"], r["accuracy_per_completion"])
+        for r in done if r["method"] != "conditioned"
+    }  # fmt: skip
+    neighbours = next(r for r in done if r["method"] == "nearest training neighbours")
+    posterior = ctx.summary["top_half_classifier_mean_p_true"]
+    tradeoff_curves(
+        {f"conditioned, {RECONSTRUCTION_STEPS} levels (reconstruction scale)": scales},
+        xlabel="spread between an input's completions (std of a hidden pixel)",
+        ylabel="completions classified as the original's label",
+        x_line={"spread of the data's own conditional": neighbours["spread_between_completions"]},
+        y_line={"target 90 %": 0.9, "correct posterior sampler (top-half classifier)": posterior},
+        peers=others,
+        title=f"{ctx.data}: inpainting the bottom half, {ctx.summary['n_inpainted']} inputs",
+        path=ctx.opts["figure_prefix"] + "_inpaint_sweep.png",
+    )
 
 
 def main() -> None:

@@ -374,6 +374,27 @@ def test_tradeoff_curves_draws_each_method_in_knob_order(tmp_path):
         P.tradeoff_curves({}, xlabel="x", ylabel="y")
 
 
+def test_tradeoff_curves_labelled_reference_lines_and_peer_stars():
+    fig = P.tradeoff_curves(
+        {"scale": [(10.0, 0.26, 0.76), (30.0, 0.18, 0.85)]},
+        xlabel="spread",
+        ylabel="accuracy",
+        x_line={"data's spread": 0.261},
+        y_line={"target": 0.9, "posterior level": 0.83},
+        peers={"neighbours": (0.261, 0.831)},
+        dpi=DPI,
+    )
+    ax = fig.axes[0]
+    _, vline, target, posterior = ax.get_lines()
+    np.testing.assert_array_equal(vline.get_xdata(), [0.261, 0.261])
+    np.testing.assert_array_equal(target.get_ydata(), [0.9, 0.9])
+    np.testing.assert_array_equal(posterior.get_ydata(), [0.83, 0.83])
+    assert (target.get_linestyle(), posterior.get_linestyle()) == ("--", ":")
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), [[0.261, 0.831]])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["scale", "neighbours", "data's spread", "target", "posterior level"]
+
+
 # --- animation --------------------------------------------------------------------------------
 
 

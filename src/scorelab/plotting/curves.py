@@ -93,6 +93,22 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str | None, path, dpi: flo
     return save_figure(fig, path, dpi=dpi)
 
 
+def _peer_stars(ax, peers: Mapping[str, tuple[float, float]] | None) -> None:
+    """One starred ``(x, y)`` point per name: a reference without the plot's own knob."""
+    for name, (x, y) in (peers or {}).items():
+        ax.scatter([x], [y], marker="*", s=160, zorder=3, label=name)
+
+
+def _reference_lines(ax, lines: float | Mapping[str, float] | None, vertical: bool) -> None:
+    """Dashed reference lines: one unlabelled value, or a labelled line per name (legend)."""
+    if lines is None:
+        return
+    named = lines.items() if isinstance(lines, Mapping) else [(None, lines)]
+    draw = ax.axvline if vertical else ax.axhline
+    for (name, value), style in zip(named, ("dashed", "dotted", "dashdot"), strict=False):
+        draw(float(value), color="black", linestyle=style, linewidth=1, label=name)
+
+
 def quality_vs_evals(
     table: Mapping[str, Sequence[tuple[float, float]]],
     *,
@@ -116,10 +132,9 @@ def quality_vs_evals(
     ax = axes[0, 0]
     for name, pts in lines:
         ax.plot(pts[:, 0], pts[:, 1], marker="o", markersize=4, label=name)
-    for name, (n_evals, ratio) in (peers or {}).items():
-        ax.scatter([n_evals], [ratio], marker="*", s=160, zorder=3, label=name)
+    _peer_stars(ax, peers)
     if floor_line is not None:
-        ax.axhline(floor_line, color="black", linestyle="dashed", linewidth=1, label="noise floor")
+        _reference_lines(ax, {"noise floor": floor_line}, vertical=False)
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
@@ -132,8 +147,9 @@ def tradeoff_curves(
     xlabel: str,
     ylabel: str,
     label: str = "{:g}",
-    x_line: float | None = None,
-    y_line: float | None = None,
+    x_line: float | Mapping[str, float] | None = None,
+    y_line: float | Mapping[str, float] | None = None,
+    peers: Mapping[str, tuple[float, float]] | None = None,
     log_x: bool = False,
     title: str | None = None,
     path: PathLike | None = None,
@@ -143,7 +159,10 @@ def tradeoff_curves(
     against class accuracy as the scale grows), one line per method.
 
     ``table`` maps a method to ``(knob, x, y)`` points, drawn in knob order and each labelled
-    ``label.format(knob)``; ``x_line`` and ``y_line`` draw targets (dashed); ``log_x`` a log x axis.
+    ``label.format(knob)``; ``x_line`` and ``y_line`` draw targets (dashed): a value, or a
+    mapping from a legend label to a value (up to three lines each, dashed, dotted, dash-dotted);
+    ``peers`` (name -> one ``(x, y)`` point, e.g. a method without the knob) are marked with
+    stars; ``log_x`` a log x axis.
     """
     lines = _sorted_lines(table, 3, "method to (knob, x, y)")
     fig, axes = new_figure(figsize=(6.5, 4.5))
@@ -153,10 +172,9 @@ def tradeoff_curves(
         for knob, x, y in pts:
             ax.annotate(label.format(knob), (x, y), textcoords="offset points", xytext=(4, 4),
                         fontsize="x-small")  # fmt: skip
-    if x_line is not None:
-        ax.axvline(x_line, color="black", linestyle="dashed", linewidth=1)
-    if y_line is not None:
-        ax.axhline(y_line, color="black", linestyle="dashed", linewidth=1)
+    _peer_stars(ax, peers)
+    _reference_lines(ax, x_line, vertical=True)
+    _reference_lines(ax, y_line, vertical=False)
     if log_x:
         ax.set_xscale("log")
     return _finish(fig, ax, xlabel, ylabel, title, path, dpi)
