@@ -508,7 +508,7 @@ IMAGE_PLAN = {
         "inpaint_extra": [
             ("replacement", {"steps": 100, "resample": 1, "corrector": 1}),  # the first default
             ("conditioned", {"reconstruction_scale": 3.0}),
-            ("conditioned", {"reconstruction_scale": 30.0}),
+            ("conditioned", {"reconstruction_scale": 10.0}),  # the default before 2026-12-06
             ("conditioned", {"reconstruction_scale": 100.0}),
         ],
     },
@@ -870,8 +870,7 @@ def inpaint_sweep_figure(ctx: ImageBench, rows: list[dict]) -> None:
     the level of a correct posterior sampler (the top-half classifier's mean p(true | top))."""
     done = [r for r in rows if "accuracy_per_completion" in r]
     scales = [
-        (r["options"].get("reconstruction_scale", RECONSTRUCTION_SCALE["images"]),
-         r["spread_between_completions"], r["accuracy_per_completion"])
+        (r["reconstruction_scale"], r["spread_between_completions"], r["accuracy_per_completion"])
         for r in done if r["method"] == "conditioned" and "steps" not in r["options"]
     ]  # fmt: skip
     if not scales:  # the quick run has no guided rows

@@ -4,6 +4,7 @@ one-line errors of bad input. Exact answers come from the mixtures' closed-form 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,7 +16,13 @@ from scorelab.cli.main import main
 from scorelab.data.labels import load_labelled_points
 from scorelab.runs import load_run
 from scorelab.runs.conditional import class_source, labels_path, parse_classes
-from scorelab.runs.inpaint import IMAGE_MASKS, image_mask, inpaint_samples
+from scorelab.runs.inpaint import (
+    IMAGE_MASKS,
+    RECONSTRUCTION_SCALE,
+    default_reconstruction_scale,
+    image_mask,
+    inpaint_samples,
+)
 from scorelab.samplers import SAMPLERS, draw_samples
 from scorelab.targets import get_target
 from scorelab.targets.conditional import ObservedMixture
@@ -304,6 +311,23 @@ def test_classifier_guidance_of_an_image_run(digits_run, noisy_classifier, tmp_p
     err = _error(["sample", "--target", "ring-8", "--class", "1", "--classifier",
                   str(noisy_classifier[0]), "--out", str(out)], capsys)  # fmt: skip
     assert "exact class score" in err
+
+
+def test_reconstruction_scale_by_data_set(digits_run, cond_run) -> None:
+    # Measured per data set where it differs from its kind's (the digits: 30, RESULTS_guidance),
+    # else by kind; the summary says which scale ran.
+    digits, points = load_run(digits_run, device="cpu"), load_run(cond_run, device="cpu")
+    assert default_reconstruction_scale(digits) == RECONSTRUCTION_SCALE["digits"] == 30.0
+    assert default_reconstruction_scale(points) == RECONSTRUCTION_SCALE["points"] == 3.0
+    mnist = dataclasses.replace(digits, config={**digits.config, "data": {
+        **digits.config["data"], "source": "mnist-subset"}})  # fmt: skip
+    assert default_reconstruction_scale(mnist) == RECONSTRUCTION_SCALE["images"] == 10.0
+    x = torch.tensor([[-2.0, 0.1]])
+    _, summary = inpaint_samples(points, x, torch.tensor([1.0, 0.0]), completions=4, steps=10)
+    assert summary["reconstruction_scale"] == 3.0
+    _, summary = inpaint_samples(points, x, torch.tensor([1.0, 0.0]), method="replacement",
+                                 completions=4, steps=4, resample=1)  # fmt: skip
+    assert summary["reconstruction_scale"] is None
 
 
 def test_image_run_conditional_training_sampling_and_inpainting(tmp_path, digits_run) -> None:

@@ -72,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="S",
         help="--method conditioned on a run: the scale of (normalised) reconstruction guidance "
-        f"(default {RECONSTRUCTION_SCALE['images']:g} for image runs, "
+        f"(default {RECONSTRUCTION_SCALE['digits']:g} for digits runs, "
+        f"{RECONSTRUCTION_SCALE['images']:g} for other image runs, "
         f"{RECONSTRUCTION_SCALE['points']:g} for points, with {RECONSTRUCTION_STEPS} levels "
         "unless --steps is given; too large for the levels, the completions run away and it "
         "stops with an error)",

@@ -57,6 +57,7 @@ __all__ = [
     "REPLACEMENT_CORRECTOR",
     "REPLACEMENT_LEVELS",
     "REPLACEMENT_RESAMPLE",
+    "default_reconstruction_scale",
     "image_mask",
     "inpaint_samples",
     "inpaint_to_file",
@@ -75,20 +76,31 @@ REPLACEMENT_LEVELS = 25
 REPLACEMENT_RESAMPLE = 20
 REPLACEMENT_CORRECTOR = 0
 #: Reconstruction guidance (``"conditioned"`` on a run) in its normalised form (DPS's step,
-#: ``reconstruction_guidance(..., normalized=True)``): its scale by the run's kind of data, and
-#: the levels of the run's recommended sampler. The plain Gaussian form ran away on the MNIST
-#: subset (pixels of ±3000 at scale 0.1). Chosen ad hoc (benchmarks/RESULTS_guidance.md): on the
-#: first 60 test images × 3, bottom half hidden, share of completions of the right class at 100
-#: levels — MNIST subset scale 5: 0.84, 10: 0.85, 20: ran away (0.84 at 200 levels); 8×8
-#: digits 3: 0.74, 10: 0.86, 30: 0.90 (less diverse than the data's own conditional), 100: 0.82;
-#: a ``ring-8`` points run with x₀ observed, sliced W2 to the exact conditional over its floor:
+#: ``reconstruction_guidance(..., normalized=True)``): its scale by the run's data set, else by
+#: its kind of data (:func:`default_reconstruction_scale`), and the levels of the run's
+#: recommended sampler. The plain Gaussian form ran away on the MNIST subset (pixels of ±3000 at
+#: scale 0.1). Measured (benchmarks/RESULTS_guidance.md), bottom half hidden, share of
+#: completions of the original's class at 100 levels, and that share by how sure a classifier
+#: of the top halves is of the label: MNIST subset (200 test images × 5) scale 5: 0.85, 10: 0.89,
+#: 15: see RESULTS_guidance.md, 20: ran away; 8×8 digits (359 × 5) 3: 0.72, 10: 0.76, 30: 0.85,
+#: 100: 0.76 — at 10 the digits' completions left the label on 12 % of the inputs whose top half
+#: settles it (p ≥ 0.99; the data's own conditional: none), at 30 on 0.3 %, and in every bin of
+#: that p scale 30 is within 0.06 of the data's own conditional (10: up to 0.12 below); a
+#: ``ring-8`` points run with x₀ observed, sliced W2 to the exact conditional over its floor:
 #: scale 1: 1.71, 3: 0.98, 10: 1.25 (replacement: 1.26).
-RECONSTRUCTION_SCALE = {"points": 3.0, "images": 10.0}
+RECONSTRUCTION_SCALE = {"points": 3.0, "images": 10.0, "digits": 30.0}
 RECONSTRUCTION_STEPS = 100
 #: Completions further than this many data standard deviations (the largest per-coordinate std)
 #: from the data's mean count as diverged: reconstruction guidance can run away to finite but
 #: meaningless values, which the samplers' non-finite check does not catch.
 DIVERGED_STDS = 10.0
+
+
+def default_reconstruction_scale(run: Run) -> float:
+    """The reconstruction guidance scale of :data:`RECONSTRUCTION_SCALE` for ``run``: its data
+    set's (``config.json``'s data source) when measured, else its kind of data's."""
+    source = run.config["data"].get("source")
+    return RECONSTRUCTION_SCALE.get(source, RECONSTRUCTION_SCALE[run.data_kind])
 
 
 def image_mask(name: str, shape: tuple[int, ...]) -> Tensor:
@@ -269,8 +281,8 @@ def inpaint_samples(
     something and keep something). ``samples`` is ``(B·completions, *D)``, rows of input ``b``
     at ``b·completions … (b+1)·completions − 1``, known entries equal to ``x``'s exactly.
     ``method`` (:data:`METHODS`; default ``"conditioned"``); ``sampler``/``options`` choose the
-    registered sampler of ``"conditioned"``, and ``reconstruction_scale`` (default: the run's kind
-    of data in :data:`RECONSTRUCTION_SCALE`) its guidance scale on a run, sampled with
+    registered sampler of ``"conditioned"``, and ``reconstruction_scale`` (default:
+    :func:`default_reconstruction_scale`) its guidance scale on a run, sampled with
     :data:`RECONSTRUCTION_STEPS` levels of the run's recommended sampler unless ``steps`` or
     ``sampler`` is given (completions that run away raise ``DivergenceError``);
     ``resample`` (default :data:`REPLACEMENT_RESAMPLE`) and ``corrector`` (Langevin steps per
@@ -301,7 +313,7 @@ def inpaint_samples(
         guided = isinstance(base, Run)  # a target's conditional score is exact: no scale
         scale = reconstruction_scale
         if guided and scale is None:
-            scale = RECONSTRUCTION_SCALE[base.data_kind]
+            scale = default_reconstruction_scale(base)
         if guided:
             scale = check_positive(scale, "--reconstruction-scale", strict=False)
             steps = RECONSTRUCTION_STEPS if steps is None and sampler is None else steps
@@ -344,6 +356,7 @@ def inpaint_samples(
         "method": method,
         "sampler": name,
         "n_evals": int(res.n_evals),
+        "reconstruction_scale": scale if method == "conditioned" else None,
         "seconds": round(time.perf_counter() - start, 3),
     }
     return samples, summary
