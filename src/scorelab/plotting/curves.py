@@ -93,10 +93,11 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str | None, path, dpi: flo
     return save_figure(fig, path, dpi=dpi)
 
 
-def _peer_stars(ax, peers: Mapping[str, tuple[float, float]] | None) -> None:
-    """One starred ``(x, y)`` point per name: a reference without the plot's own knob."""
-    for name, (x, y) in (peers or {}).items():
-        ax.scatter([x], [y], marker="*", s=160, zorder=3, label=name)
+def _peer_stars(ax, peers: Mapping[str, tuple[float, float]] | None, first_colour: int) -> None:
+    """One starred ``(x, y)`` point per name: a reference without the plot's own knob, coloured
+    from the ``first_colour``-th colour of the cycle on (after the lines')."""
+    for i, (name, (x, y)) in enumerate((peers or {}).items()):
+        ax.scatter([x], [y], marker="*", s=160, zorder=3, color=f"C{first_colour + i}", label=name)
 
 
 def _reference_lines(ax, lines: float | Mapping[str, float] | None, vertical: bool) -> None:
@@ -105,8 +106,9 @@ def _reference_lines(ax, lines: float | Mapping[str, float] | None, vertical: bo
         return
     named = lines.items() if isinstance(lines, Mapping) else [(None, lines)]
     draw = ax.axvline if vertical else ax.axhline
+    colour = "dimgray" if vertical else "black"
     for (name, value), style in zip(named, ("dashed", "dotted", "dashdot"), strict=False):
-        draw(float(value), color="black", linestyle=style, linewidth=1, label=name)
+        draw(float(value), color=colour, linestyle=style, linewidth=1, label=name)
 
 
 def quality_vs_evals(
@@ -132,7 +134,7 @@ def quality_vs_evals(
     ax = axes[0, 0]
     for name, pts in lines:
         ax.plot(pts[:, 0], pts[:, 1], marker="o", markersize=4, label=name)
-    _peer_stars(ax, peers)
+    _peer_stars(ax, peers, len(lines))
     if floor_line is not None:
         _reference_lines(ax, {"noise floor": floor_line}, vertical=False)
     ax.set_xscale("log")
@@ -172,7 +174,7 @@ def tradeoff_curves(
         for knob, x, y in pts:
             ax.annotate(label.format(knob), (x, y), textcoords="offset points", xytext=(4, 4),
                         fontsize="x-small")  # fmt: skip
-    _peer_stars(ax, peers)
+    _peer_stars(ax, peers, len(lines))
     _reference_lines(ax, x_line, vertical=True)
     _reference_lines(ax, y_line, vertical=False)
     if log_x:
