@@ -758,7 +758,7 @@ def calibrated_top_half_p_true(
     """p(true label | top half) of each input by a LeNet of top halves trained on 80 % of the
     training images, its logits divided by the temperature that minimises the cross-entropy
     on the other 20 % (temperature scaling, Guo et al. 2017): a network trained for many epochs
-    on a small set is over-confident, which lowers its p where it is wrong. Returns (p, T)."""
+    on a small set can be over- or under-confident, which biases its mean p. Returns (p, T)."""
     from scipy.optimize import minimize_scalar
 
     from scorelab.models.classifier import train_classifier
