@@ -552,10 +552,12 @@ def image_rows(
     uncond_dir: Path | None,
     part: str = "all",
     quick: bool = False,
+    split_seed: int = 0,
 ) -> dict:
     """Conditional run of an image set: class accuracy and per-class Fréchet distance vs
     guidance (``part`` "class"); bottom-half inpainting accuracy with an unconditional run
-    (``part`` "inpaint"); both for "all"."""
+    (``part`` "inpaint"); both for "all". ``split_seed``: the train/test split's seed, also the
+    runs' training seed (0: the figures'; another seed checks a choice made on seed 0)."""
     import tempfile
 
     from scorelab.data.images import load_images
@@ -565,8 +567,9 @@ def image_rows(
     if quick:
         opts.update(QUICK_IMAGES)
     tmp = Path(tempfile.mkdtemp())
-    x_tr, y_tr = load_images(data, "train", seed=0)
-    x_te, y_te = load_images(data, "test", seed=0)
+    opts["split_seed"] = split_seed
+    x_tr, y_tr = load_images(data, "train", seed=split_seed)
+    x_te, y_te = load_images(data, "test", seed=split_seed)
     t0 = time.perf_counter()
     clf = train_classifier(x_tr, y_tr, epochs=opts["clf_epochs"], seed=0, n_classes=10)
     summary = {
@@ -575,6 +578,7 @@ def image_rows(
         "classifier_accuracy": classifier_accuracy(clf, x_te, y_te),
         "classifier_seconds": time.perf_counter() - t0,
         "n_test": len(x_te),
+        "split_seed": split_seed,
     }
     print(summary)
 
@@ -583,7 +587,8 @@ def image_rows(
             p = torch.softmax(clf(x.clamp(-1, 1)), dim=1)
         return float((p.argmax(1) == y).float().mean()), float(p.gather(1, y[:, None]).mean())
 
-    prefix = RESULTS_DIR / f"guidance_{data.replace('-', '_')}{'_quick' if quick else ''}"
+    prefix = RESULTS_DIR / f"guidance_{data.replace('-', '_')}{_seed_suffix(split_seed)}"
+    prefix = prefix.with_name(prefix.name + ("_quick" if quick else ""))
     opts["figure_prefix"] = str(prefix)
     ctx = ImageBench(data, opts, clf, scores, (x_tr, y_tr, x_te, y_te), summary, quick)
     rows: list[dict] = []
@@ -597,8 +602,14 @@ def image_rows(
     return {"summary": summary, "rows": rows}
 
 
-def _train_steps(quick: bool) -> dict:
-    return {"steps": 40} if quick else {}
+def _seed_suffix(split_seed: int) -> str:
+    return f"_split{split_seed}" if split_seed else ""
+
+
+def _run_settings(ctx: ImageBench) -> dict:
+    """Keywords of the runs' plans: the split's seed (also the training seed), fewer steps when
+    quick."""
+    return {"seed": ctx.opts["split_seed"], **({"steps": 40} if ctx.quick else {})}
 
 
 def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
@@ -612,7 +623,7 @@ def class_guidance_rows(ctx: ImageBench, run_dir: Path) -> list[dict]:
     x_tr, y_tr, x_te, y_te = ctx.images
     n_per_class = ctx.opts["n_per_class"]
     plan, train_x, test_x, labels = plan_conditional_run(
-        ctx.data, device="cpu", **_train_steps(ctx.quick)
+        ctx.data, device="cpu", **_run_settings(ctx)
     )
     # Resumes (and so skips) a finished run in --run-dir; the log keeps the training time.
     result = train_run(plan, train_x, test_x, run_dir, progress=False, labels=labels)
@@ -790,7 +801,7 @@ def inpaint_rows(ctx: ImageBench, uncond_dir: Path) -> list[dict]:
     )
     if ctx.opts["n_inpaint"] is not None:
         x_te, y_te = x_te[: ctx.opts["n_inpaint"]], y_te[: ctx.opts["n_inpaint"]]
-    uplan, utrain_x, utest_x = plan_run(ctx.data, device="cpu", **_train_steps(ctx.quick))
+    uplan, utrain_x, utest_x = plan_run(ctx.data, device="cpu", **_run_settings(ctx))
     uresult = train_run(uplan, utrain_x, utest_x, uncond_dir, progress=False)
     uncond = load_run(uncond_dir, device="cpu")
     mask = image_mask("bottom-half", tuple(x_te.shape[1:]))
@@ -953,6 +964,13 @@ def main() -> None:
         default="all",
         help="--images: only the guidance rows or only the inpainting rows (own result file)",
     )
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="--images: seed of the train/test split and of the runs (default 0, the figures'; "
+        "results get a _split<S> suffix)",
+    )
     parser.add_argument("--run-dir", type=Path, default=None, help="--images: keep the run here")
     parser.add_argument(
         "--uncond-run-dir",
@@ -967,9 +985,11 @@ def main() -> None:
     seeds = [0] if args.quick else [0, 1, 2, 3, 4]
     start = time.perf_counter()
     if args.images:
-        payload = image_rows(args.images, args.run_dir, args.uncond_run_dir, args.part, args.quick)
+        payload = image_rows(
+            args.images, args.run_dir, args.uncond_run_dir, args.part, args.quick, args.split_seed
+        )
         payload["summary"]["seconds"] = time.perf_counter() - start
-        name = f"guidance_{args.images.replace('-', '_')}"
+        name = f"guidance_{args.images.replace('-', '_')}{_seed_suffix(args.split_seed)}"
         name += "" if args.part == "all" else f"_{args.part}"
         save_results(name + ("_quick" if args.quick else ""), payload)
         return
