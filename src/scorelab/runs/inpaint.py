@@ -86,7 +86,8 @@ REPLACEMENT_CORRECTOR = 0
 #: digits (359 × 5) 3: 0.72, 10: 0.76, 30: 0.85, 50: 0.83, 100: 0.76 — at 10 the digits'
 #: completions left the label on 12 % of the inputs whose top half settles it (p ≥ 0.99; the
 #: data's own conditional: none), at 30 on 0.3 %, and in every group of that p scale 30 is
-#: within 0.06 of the data's own conditional (10: up to 0.12 below); a
+#: within 0.06 of the data's own conditional (10: up to 0.12 below); on another split and
+#: network (``--split-seed 1``) 30 was first again (0.85; 10: 0.76); a
 #: ``ring-8`` points run with x₀ observed, sliced W2 to the exact conditional over its floor:
 #: scale 1: 1.71, 3: 0.98, 10: 1.25 (replacement: 1.26).
 RECONSTRUCTION_SCALE = {"points": 3.0, "images": 10.0, "digits": 30.0}
