@@ -587,8 +587,7 @@ def image_rows(
             p = torch.softmax(clf(x.clamp(-1, 1)), dim=1)
         return float((p.argmax(1) == y).float().mean()), float(p.gather(1, y[:, None]).mean())
 
-    prefix = RESULTS_DIR / f"guidance_{data.replace('-', '_')}{_seed_suffix(split_seed)}"
-    prefix = prefix.with_name(prefix.name + ("_quick" if quick else ""))
+    prefix = RESULTS_DIR / (image_results_name(data, split_seed) + ("_quick" if quick else ""))
     opts["figure_prefix"] = str(prefix)
     ctx = ImageBench(data, opts, clf, scores, (x_tr, y_tr, x_te, y_te), summary, quick)
     rows: list[dict] = []
@@ -602,8 +601,10 @@ def image_rows(
     return {"summary": summary, "rows": rows}
 
 
-def _seed_suffix(split_seed: int) -> str:
-    return f"_split{split_seed}" if split_seed else ""
+def image_results_name(data: str, split_seed: int) -> str:
+    """The stem of an image set's result files: ``guidance_<set>``, ``_split<S>`` for a split
+    other than the figures' (the JSON adds the part, the figures their kind, both ``_quick``)."""
+    return f"guidance_{data.replace('-', '_')}" + (f"_split{split_seed}" if split_seed else "")
 
 
 def _run_settings(ctx: ImageBench) -> dict:
@@ -989,7 +990,7 @@ def main() -> None:
             args.images, args.run_dir, args.uncond_run_dir, args.part, args.quick, args.split_seed
         )
         payload["summary"]["seconds"] = time.perf_counter() - start
-        name = f"guidance_{args.images.replace('-', '_')}{_seed_suffix(args.split_seed)}"
+        name = image_results_name(args.images, args.split_seed)
         name += "" if args.part == "all" else f"_{args.part}"
         save_results(name + ("_quick" if args.quick else ""), payload)
         return
